@@ -1,0 +1,215 @@
+"""Lifespan handlers for the catalogue app, one per behaviour a scenario needs.
+
+The shared server runs ``normal``. Scenarios about failure, raising and shutdown
+start a dedicated server whose app attribute (asgi_conformance.apps.serve) selects
+another handler. Each handler records what it received in the in-process stash
+(read back through ``/__asgi_conformance__/lifespan``) and in the journal stream
+``lifespan`` (read after the process is gone).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import aio, journal
+from .typedjson import encode
+
+__all__ = ["FAILED_MARKER", "HANDLERS", "LifespanStash", "StateMarker"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# What the app puts in startup.failed / shutdown.failed; scenarios look for it in the log.
+FAILED_MARKER = "asgi-conformance-lifespan-failed-7f3a"
+STATE_KEYS_AT_STARTUP = ("token", "counter", "obj", "startup_key")
+
+
+class StateMarker:
+    """An object stored in lifespan state to check that requests get the same object."""
+
+
+@dataclass
+class LifespanStash:
+    """What the lifespan task saw, kept for the HTTP control path to echo."""
+
+    calls: int = 0
+    scope: Any = None
+    state_initial: Any = "ABSENT"
+    loop: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    startup_complete: bool = False
+    state: dict[str, Any] | None = None
+    state_keys_at_complete: list[str] | None = None
+    obj_id: int | None = None
+
+    def on_call(self, scope: Scope) -> None:
+        self.calls += 1
+        state = scope.get("state", "ABSENT")
+        self.state_initial = encode(dict(state) if isinstance(state, dict) else state)
+        self.scope = encode(scope)
+        self.loop = aio.loop_identity()
+        journal.write("lifespan", {"kind": "call", "n": self.calls, "loop": self.loop})
+
+    def on_event(self, message: Message) -> None:
+        record = {"kind": "event", "type": message.get("type"), "t": time.time()}
+        self.events.append(record)
+        journal.write("lifespan", record)
+
+    async def send(self, send: Send, message: Message) -> None:
+        """Send a lifespan message and record whether ``send()`` raised."""
+        outcome: dict[str, Any] = {"type": message.get("type"), "raised": None}
+        try:
+            await send(message)
+        except Exception as exc:  # the exception *is* the observation
+            outcome["raised"] = type(exc).__name__
+            outcome["oserror"] = isinstance(exc, OSError)
+        self.sends.append(outcome)
+        journal.write("lifespan", {"kind": "send", **outcome})
+        if outcome["raised"] is None and message.get("type") == "lifespan.startup.complete":
+            self.startup_complete = True
+
+    def setup_state(self, scope: Scope) -> None:
+        state = scope.get("state")
+        if not isinstance(state, dict):
+            return
+        obj = StateMarker()
+        state.update(token="lifespan-token", counter={"n": 0}, obj=obj)
+        self.obj_id = id(obj)
+        self.state = state
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "scope": self.scope,
+            "state_initial": self.state_initial,
+            "loop": self.loop,
+            "events": self.events,
+            "sends": self.sends,
+            "startup_complete": self.startup_complete,
+            "state_keys_at_complete": self.state_keys_at_complete,
+            "state_keys_now": sorted(self.state) if self.state is not None else None,
+            "obj_id": self.obj_id,
+            "pid": os.getpid(),
+        }
+
+
+async def _startup(scope: Scope, receive: Receive, stash: LifespanStash) -> Message:
+    stash.on_call(scope)
+    message = await receive()
+    stash.on_event(message)
+    return message
+
+
+async def _complete_startup(scope: Scope, send: Send, stash: LifespanStash) -> None:
+    stash.setup_state(scope)
+    await aio.sleep(0)  # a key stored after an await, still before complete
+    if stash.state is not None:
+        stash.state["startup_key"] = "set-before-complete"
+        stash.state_keys_at_complete = sorted(stash.state)
+    await stash.send(send, {"type": "lifespan.startup.complete"})
+
+
+async def _serve_until_shutdown(receive: Receive, send: Send, stash: LifespanStash) -> None:
+    while True:
+        message = await receive()
+        stash.on_event(message)
+        if message.get("type") == "lifespan.shutdown":
+            await stash.send(send, {"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def normal(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    message = await _startup(scope, receive, stash)
+    if message.get("type") == "lifespan.startup":
+        await _complete_startup(scope, send, stash)
+    await _serve_until_shutdown(receive, send, stash)
+
+
+async def startup_failed(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    await _startup(scope, receive, stash)
+    await stash.send(send, {"type": "lifespan.startup.failed", "message": FAILED_MARKER})
+
+
+async def startup_failed_no_message(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    await _startup(scope, receive, stash)
+    await stash.send(send, {"type": "lifespan.startup.failed"})
+
+
+async def raise_on_scope(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    stash.on_call(scope)
+    raise RuntimeError("asgi-conformance: this app does not support lifespan")
+
+
+async def raise_after_startup(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    await _startup(scope, receive, stash)
+    raise RuntimeError("asgi-conformance: lifespan raised after receiving startup")
+
+
+async def gated_startup(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    """Completes startup only once the harness opens gate ``startup``."""
+    await _startup(scope, receive, stash)
+    opened = await journal.wait_gate("startup")
+    journal.write("lifespan", {"kind": "gate", "name": "startup", "opened": opened})
+    await _complete_startup(scope, send, stash)
+    await _serve_until_shutdown(receive, send, stash)
+
+
+async def gated_shutdown(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    """Completes shutdown only once the harness opens gate ``shutdown``."""
+    await _startup(scope, receive, stash)
+    await _complete_startup(scope, send, stash)
+    while True:
+        message = await receive()
+        stash.on_event(message)
+        if message.get("type") == "lifespan.shutdown":
+            opened = await journal.wait_gate("shutdown")
+            journal.write("lifespan", {"kind": "gate", "name": "shutdown", "opened": opened})
+            await stash.send(send, {"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def shutdown_failed(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    await _startup(scope, receive, stash)
+    await _complete_startup(scope, send, stash)
+    while True:
+        message = await receive()
+        stash.on_event(message)
+        if message.get("type") == "lifespan.shutdown":
+            await stash.send(send, {"type": "lifespan.shutdown.failed", "message": FAILED_MARKER})
+            return
+
+
+async def returns_early(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    """Receives startup, then returns without completing or failing."""
+    await _startup(scope, receive, stash)
+
+
+async def invalid_send(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    """Sends an unknown lifespan message type, then completes normally."""
+    await _startup(scope, receive, stash)
+    await stash.send(send, {"type": "lifespan.bogus"})
+    await _complete_startup(scope, send, stash)
+    await _serve_until_shutdown(receive, send, stash)
+
+
+Handler = Callable[[Scope, Receive, Send, LifespanStash], Awaitable[None]]
+
+HANDLERS: dict[str, Handler] = {
+    "normal": normal,
+    "startup_failed": startup_failed,
+    "startup_failed_no_message": startup_failed_no_message,
+    "raise_on_scope": raise_on_scope,
+    "raise_after_startup": raise_after_startup,
+    "gated_startup": gated_startup,
+    "gated_shutdown": gated_shutdown,
+    "shutdown_failed": shutdown_failed,
+    "returns_early": returns_early,
+    "invalid_send": invalid_send,
+}

@@ -1,0 +1,37 @@
+"""The module every target serves: ``asgi_conformance.apps.serve:<attribute>``.
+
+``app`` is the catalogue with the normal lifespan handler; it is what the shared
+server per target runs. The other attributes differ only in their lifespan handler
+and are served by dedicated processes that lifespan scenarios start. When
+``ASGI_CONFORMANCE_MUTANT`` names a mutant (see mutants), every attribute is wrapped
+in it: that is how the harness's own tests prove a scenario can fail.
+"""
+
+from __future__ import annotations
+
+from .catalogue import Catalogue
+from .mutants import wrap_from_environment
+
+__all__ = [
+    "app",
+    "gated_shutdown",
+    "gated_startup",
+    "invalid_send",
+    "raise_after_startup",
+    "raise_on_scope",
+    "returns_early",
+    "shutdown_failed",
+    "startup_failed",
+    "startup_failed_no_message",
+]
+
+app = wrap_from_environment(Catalogue("normal"))
+startup_failed = wrap_from_environment(Catalogue("startup_failed"))
+startup_failed_no_message = wrap_from_environment(Catalogue("startup_failed_no_message"))
+raise_on_scope = wrap_from_environment(Catalogue("raise_on_scope"))
+raise_after_startup = wrap_from_environment(Catalogue("raise_after_startup"))
+gated_startup = wrap_from_environment(Catalogue("gated_startup"))
+gated_shutdown = wrap_from_environment(Catalogue("gated_shutdown"))
+shutdown_failed = wrap_from_environment(Catalogue("shutdown_failed"))
+returns_early = wrap_from_environment(Catalogue("returns_early"))
+invalid_send = wrap_from_environment(Catalogue("invalid_send"))

@@ -1,0 +1,310 @@
+"""Raw HTTP/1.1 exchanges over real sockets, with h11 as the parser of what comes back.
+
+The harness writes requests byte for byte (so it can send exactly what a case needs:
+odd paths, duplicate or mixed-case headers, HTTP/1.0) and lets h11 parse the reply.
+h11's client only parses a response once it believes it sent a request, so each read
+first feeds it a *shadow* request with the same method (HEAD changes framing).
+
+Every exchange ends in exactly one outcome:
+
+``Response``   a complete response (status, headers, body)
+``Closed``     the server closed the connection before a complete response
+``Reset``      the connection was reset
+``Timeout``    nothing complete arrived before the deadline
+``Malformed``  the server sent bytes that are not valid HTTP/1.1 (or too many)
+``Refused``    no connection at all
+
+Everything the target sends is untrusted: reads are bounded in size and time.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import h11
+
+from .timing import Deadline
+from .verdicts import current_cell
+
+__all__ = [
+    "Address",
+    "Closed",
+    "Connection",
+    "Malformed",
+    "Outcome",
+    "Refused",
+    "Reset",
+    "Response",
+    "Timeout",
+    "build_request",
+    "describe",
+    "exchange",
+]
+
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+TRACE_BYTES = 2048
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a target listens: TCP host and port, or a Unix socket path."""
+
+    host: str | None = None
+    port: int | None = None
+    uds: str | None = None
+
+    def connect(self, timeout: float) -> socket.socket:
+        if self.uds is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(self.uds)
+            except OSError:
+                sock.close()
+                raise
+            return sock
+        assert self.host is not None and self.port is not None
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def __str__(self) -> str:
+        return f"unix:{self.uds}" if self.uds is not None else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    reason: bytes
+    http_version: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    informational: tuple[int, ...] = ()
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Closed:
+    received: bytes = b""
+
+
+@dataclass(frozen=True)
+class Reset:
+    received: bytes = b""
+
+
+@dataclass(frozen=True)
+class Timeout:
+    received: bytes = b""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    error: str
+    received: bytes = b""
+
+
+@dataclass(frozen=True)
+class Refused:
+    error: str
+
+
+Outcome = Response | Closed | Reset | Timeout | Malformed | Refused
+
+
+def describe(outcome: object) -> str:
+    """A short human description of an outcome, for messages and traces."""
+    if isinstance(outcome, Response):
+        return f"response {outcome.status} ({len(outcome.body)} body bytes)"
+    if isinstance(outcome, Malformed):
+        return f"malformed response ({outcome.error})"
+    if isinstance(outcome, Refused):
+        return f"connection refused ({outcome.error})"
+    if isinstance(outcome, Closed | Reset | Timeout):
+        extra = f" after {len(outcome.received)} bytes" if outcome.received else ""
+        return f"{type(outcome).__name__.lower()}{extra}"
+    return repr(outcome)
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else value
+
+
+def build_request(
+    method: str | bytes,
+    target: str | bytes,
+    headers: Iterable[tuple[str | bytes, str | bytes]] = (),
+    body: bytes = b"",
+    *,
+    version: str | bytes = "HTTP/1.1",
+    host: str | bytes | None = "127.0.0.1",
+) -> bytes:
+    """Request bytes exactly as given: header names keep their case and order.
+
+    Adds ``Host`` (unless ``host`` is None or a Host header is given) and
+    ``Content-Length`` when there is a body and no framing header.
+    """
+    pairs = [(_bytes(k), _bytes(v)) for k, v in headers]
+    names = {k.lower() for k, _ in pairs}
+    if host is not None and b"host" not in names:
+        pairs.insert(0, (b"Host", _bytes(host)))
+    if body and b"content-length" not in names and b"transfer-encoding" not in names:
+        pairs.append((b"Content-Length", str(len(body)).encode()))
+    head = b"%s %s %s\r\n" % (_bytes(method), _bytes(target), _bytes(version))
+    head += b"".join(b"%s: %s\r\n" % (k, v) for k, v in pairs)
+    return head + b"\r\n" + body
+
+
+@dataclass
+class _Transcript:
+    sent: bytearray = field(default_factory=bytearray)
+    received: bytearray = field(default_factory=bytearray)
+
+    def lines(self, address: Address, outcome: object) -> list[str]:
+        def cut(data: bytearray) -> str:
+            shown = repr(bytes(data[:TRACE_BYTES]))
+            return shown + (f" ... (+{len(data) - TRACE_BYTES} bytes)" if len(data) > TRACE_BYTES else "")
+
+        return [f"connect {address}", f"> {cut(self.sent)}", f"< {cut(self.received)}", f"= {describe(outcome)}"]
+
+
+class Connection:
+    """One client connection: send raw bytes, read responses one at a time."""
+
+    def __init__(self, address: Address, timeout: float, *, record: bool = True) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.record = record
+        self._transcript = _Transcript()
+        self._parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
+        self._closed = False
+        self.sock: socket.socket | None = None
+        self.refused: Refused | None = None
+        try:
+            self.sock = address.connect(timeout)
+        except OSError as exc:
+            self.refused = Refused(f"{type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, data: bytes) -> bool:
+        """Write ``data``; False if the connection is already gone."""
+        if self.sock is None:
+            return False
+        self._transcript.sent += data[: 4 * TRACE_BYTES]
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(data)
+        except OSError:
+            return False
+        return True
+
+    def response(self, method: str | bytes = "GET", timeout: float | None = None) -> Outcome:
+        """Read the next complete response; never raises for what the server does."""
+        outcome = self._read(_bytes(method).upper(), Deadline(self.timeout if timeout is None else timeout))
+        self._trace(outcome)
+        return outcome
+
+    def _trace(self, outcome: object) -> None:
+        cell = current_cell()
+        if self.record and cell is not None:
+            cell.trace.extend(self._transcript.lines(self.address, outcome))
+        self._transcript = _Transcript()
+
+    def _read(self, method: bytes, deadline: Deadline) -> Outcome:
+        if self.refused is not None:
+            return self.refused
+        assert self.sock is not None
+        parser = self._parser
+        if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
+            parser.start_next_cycle()
+        if parser.our_state is not h11.IDLE:
+            return Closed()  # the server ended the connection after the last response
+        parser.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+        parser.send(h11.EndOfMessage())
+        received = bytearray()
+        head: h11.Response | None = None
+        informational: list[int] = []
+        body = bytearray()
+        eof = False
+        while True:
+            try:
+                event = parser.next_event()
+            except h11.RemoteProtocolError as exc:
+                if eof and (head is not None or not received):
+                    return Closed(bytes(received))  # nothing, or a response cut short
+                return Malformed(str(exc), bytes(received))
+            if event is h11.NEED_DATA:
+                if deadline.expired:
+                    return Timeout(bytes(received))
+                try:
+                    self.sock.settimeout(max(deadline.remaining(), 0.001))
+                    data = self.sock.recv(65536)
+                except TimeoutError:
+                    return Timeout(bytes(received))
+                except ConnectionResetError:
+                    return Reset(bytes(received))
+                except OSError as exc:
+                    return Malformed(f"{type(exc).__name__}: {exc}", bytes(received))
+                if len(received) + len(data) > MAX_RESPONSE_BYTES:
+                    return Malformed(f"response larger than {MAX_RESPONSE_BYTES} bytes", bytes(received))
+                eof = not data
+                received += data
+                self._transcript.received += data[: 4 * TRACE_BYTES]
+                parser.receive_data(data)
+                continue
+            if isinstance(event, h11.InformationalResponse):
+                informational.append(event.status_code)
+            elif isinstance(event, h11.Response):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                return Response(
+                    status=head.status_code,
+                    reason=bytes(head.reason),
+                    http_version=bytes(head.http_version),
+                    headers=tuple((bytes(k), bytes(v)) for k, v in head.headers.raw_items()),
+                    body=bytes(body),
+                    informational=tuple(informational),
+                )
+            elif isinstance(event, h11.ConnectionClosed):
+                return Closed(bytes(received))
+
+    def close(self) -> None:
+        if self.sock is not None and not self._closed:
+            self._closed = True
+            self.sock.close()
+
+
+def exchange(
+    address: Address, request: bytes, *, method: str | bytes | None = None, timeout: float, record: bool = True
+) -> Outcome:
+    """Send one request on a new connection and read one response."""
+    if method is None:
+        method = request.split(b" ", 1)[0] or b"GET"
+    with Connection(address, timeout, record=record) as conn:
+        conn.send(request)
+        return conn.response(method)
+
+
+def as_json(outcome: Outcome) -> dict[str, Any]:
+    """A JSON-safe summary of an outcome for results."""
+    if isinstance(outcome, Response):
+        return {"kind": "response", "status": outcome.status, "body_bytes": len(outcome.body)}
+    return {"kind": type(outcome).__name__.lower(), "detail": describe(outcome)}

@@ -1,0 +1,583 @@
+"""The pytest plugin (entry point ``pytest11``): options, targets, fixtures, verdicts.
+
+Inert unless a target is chosen: without ``--target`` / ``--target-cmd`` it adds
+options and fixtures and touches nothing else. With one, ``pytest`` alone (no
+paths) runs the catalogue in ``suites/``, parametrized over the chosen targets
+(session scope, so each target's server starts once per pytest process).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import targets as targets_module
+from ._version import __version__
+from .process import ServerProcess, TargetDied, TargetStartError
+from .results import PROPERTY, ResultsCollector, render_value
+from .scenarios import Scenario, scenario_of
+from .server import APP_MODULE, Launcher, Server
+from .targets import BindMode, Target, TargetError
+from .timing import Timeouts
+from .verdicts import (
+    Cell,
+    Level,
+    ScenarioFailed,
+    Unsupported,
+    Verdict,
+    activate,
+    deactivate,
+    is_missing,
+)
+
+__all__ = ["RUN_KEY", "RunState", "suites_dir"]
+
+MUTANT_ENV = "ASGI_CONFORMANCE_MUTANT"
+MAX_MESSAGE = 4000
+MAX_TRACE_LINES = 40
+
+
+@dataclass
+class RunState:
+    """Everything the run was asked for, resolved once in ``pytest_configure``."""
+
+    targets: list[Target]
+    timeouts: Timeouts
+    bind: BindMode | None
+    mutant: str | None
+    scenario_patterns: list[str]
+    workdir: str | None
+    rerun_base: dict[str, str]
+    processes: dict[str, ServerProcess] = field(default_factory=dict)
+    launchers: list[Launcher] = field(default_factory=list)
+
+    def bind_for(self, target: Target) -> BindMode:
+        return self.bind if self.bind in target.bind_modes else target.default_bind
+
+
+RUN_KEY = pytest.StashKey[RunState]()
+ITEM_KEY = pytest.StashKey[tuple[Scenario, Target]]()
+CELL_KEY = pytest.StashKey[Cell]()
+TOKEN_KEY = pytest.StashKey[Any]()
+
+
+def suites_dir() -> Path:
+    """The catalogue: inside the installed package, or suites/ beside it in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "suites", here.parent / "suites"):
+        if candidate.is_dir():
+            return candidate
+    raise pytest.UsageError("asgi-conformance: the suites directory is missing from this installation")
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("asgi-conformance", "ASGI server conformance (asgi-conformance)")
+    group.addoption(
+        "--target",
+        action="append",
+        default=[],
+        dest="conformance_targets",
+        metavar="NAME",
+        help="Run the catalogue against a built-in or registered target; repeatable; 'all' for every installed "
+        "built-in (see: asgi-conformance targets)",
+    )
+    group.addoption(
+        "--target-cmd",
+        dest="conformance_target_cmd",
+        metavar="CMD",
+        help="Run the catalogue against any server: a command with {app} and one of {port} (with {host}), "
+        "{uds} or {fd}; {python} is this interpreter",
+    )
+    group.addoption("--target-name", dest="conformance_target_name", metavar="NAME",
+                    help="Name of the --target-cmd target in results (default: custom)")
+    group.addoption(
+        "--target-capabilities",
+        dest="conformance_target_capabilities",
+        metavar="LIST",
+        help="Comma-separated capabilities the --target-cmd server declares (default: lifespan,websocket; "
+        f"known: {', '.join(sorted(targets_module.CAPABILITIES))})",
+    )
+    group.addoption("--scenario", action="append", default=[], dest="conformance_scenarios", metavar="ID",
+                    help="Run only this scenario ID, or IDs under this prefix (e.g. http.scope); repeatable")
+    group.addoption("--bind", dest="conformance_bind", choices=["fd", "port", "uds"],
+                    help="How servers listen, where the target supports it (default: per target)")
+    group.addoption("--conformance-json", dest="conformance_json", metavar="PATH",
+                    help="Write the results JSON (every target x scenario cell) to PATH")
+    group.addoption("--conformance-timeout-scale", dest="conformance_timeout_scale", type=float, default=None,
+                    metavar="FACTOR", help="Multiply every deadline by FACTOR (slow machines); default 1")
+    group.addoption("--conformance-dir", dest="conformance_dir", metavar="DIR",
+                    help="Keep server logs and journals in DIR (default: pytest's temporary directory)")
+    group.addoption("--conformance-mutant", dest="conformance_mutant", metavar="NAME",
+                    help="Self-test: wrap the scenario app in mutant NAME, a deliberate bug the catalogue must "
+                    "catch (see asgi_conformance.apps.mutants)")
+    parser.addini("conformance_targets", type="linelist", default=[],
+                  help="Targets to run when --target is not given")
+    parser.addini("conformance_timeout_scale", type="string", default="1",
+                  help="Multiply every deadline by this factor")
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+def _resolve(config: pytest.Config) -> RunState:
+    names: list[str] = config.getoption("conformance_targets") or []
+    command: str | None = config.getoption("conformance_target_cmd")
+    if not names and not command:
+        names = list(config.getini("conformance_targets") or [])
+    if command is None and (config.getoption("conformance_target_name")
+                            or config.getoption("conformance_target_capabilities")):
+        raise TargetError("--target-name and --target-capabilities only apply to --target-cmd")
+    chosen = targets_module.resolve(names)
+    rerun = {t.id: f"--target={t.id}" for t in chosen}
+    if command:
+        custom = targets_module.from_command(
+            command,
+            config.getoption("conformance_target_name"),
+            config.getoption("conformance_target_capabilities"),
+        )
+        if custom.id in rerun:
+            raise TargetError(f"--target-name={custom.id!r} clashes with --target={custom.id}")
+        chosen.append(custom)
+        caps = config.getoption("conformance_target_capabilities")
+        rerun[custom.id] = f"--target-cmd={shlex.quote(command)} --target-name={custom.id}" + (
+            f" --target-capabilities={caps}" if caps else ""
+        )
+    mutant: str | None = config.getoption("conformance_mutant")
+    if mutant:
+        from .apps.mutants import MUTANTS, _load_all
+
+        _load_all()
+        if mutant not in MUTANTS:
+            raise TargetError(f"unknown mutant {mutant!r}; choose from: {', '.join(sorted(MUTANTS))}")
+        chosen = [t.with_env(f"+{mutant}", {MUTANT_ENV: mutant}) for t in chosen]
+        rerun = {f"{k}+{mutant}": f"{v} --conformance-mutant={mutant}" for k, v in rerun.items()}
+    scale = config.getoption("conformance_timeout_scale")
+    if scale is None:
+        try:
+            scale = float(config.getini("conformance_timeout_scale"))
+        except ValueError as exc:
+            raise TargetError(f"conformance_timeout_scale must be a number: {exc}") from exc
+    if not scale > 0:
+        raise TargetError("--conformance-timeout-scale must be a positive number")
+    bind: BindMode | None = config.getoption("conformance_bind")
+    return RunState(
+        targets=chosen,
+        timeouts=Timeouts(scale=scale),
+        bind=bind,
+        mutant=mutant,
+        scenario_patterns=list(config.getoption("conformance_scenarios") or []),
+        workdir=config.getoption("conformance_dir"),
+        rerun_base=rerun,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        state = _resolve(config)
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[RUN_KEY] = state
+    if not state.targets:
+        return
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from.
+        config.args = [str(suites_dir())]
+    if not hasattr(config, "workerinput"):
+        collector = ResultsCollector(
+            config,
+            config.getoption("conformance_json"),
+            [t.id for t in state.targets],
+            {"timeout_scale": state.timeouts.scale, "mutant": state.mutant},
+        )
+        config.pluginmanager.register(collector, "asgi-conformance-results")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistController(collector), "asgi-conformance-xdist")
+
+
+class _XdistController:
+    """Receives each worker's server provenance (only registered when xdist is present)."""
+
+    def __init__(self, collector: ResultsCollector) -> None:
+        self.collector = collector
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        raw = getattr(node, "workeroutput", {}).get(PROPERTY)
+        if raw:
+            self.collector.add_processes(json.loads(raw))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(RUN_KEY, None)
+    if state is None or not state.targets:
+        return None
+    lines = [f"asgi-conformance {__version__}: {len(state.targets)} target(s), timeout scale {state.timeouts.scale:g}"]
+    for t in state.targets:
+        lines.append(f"  {t.id}: {t.name} {t.version or '(version unknown)'} [{t.variant}], bind {state.bind_for(t)}")
+    if state.mutant:
+        lines.append(f"  MUTANT {state.mutant!r} is wrapped around the scenario app (self-test run)")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash.get(RUN_KEY, None)
+    chosen = state.targets if state else []
+    if not chosen:
+        raise pytest.UsageError(
+            "asgi-conformance: no target chosen; pass --target=NAME (see `asgi-conformance targets`) "
+            "or --target-cmd='CMD {app} --port {port}'"
+        )
+    metafunc.parametrize("target", chosen, ids=[t.id for t in chosen], indirect=True, scope="session")
+
+
+def _selected(scenario_id: str, patterns: list[str]) -> bool:
+    return not patterns or any(scenario_id == p or scenario_id.startswith(p.rstrip(".") + ".") for p in patterns)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash.get(RUN_KEY, None)
+    if state is None or not state.targets:
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        declared = scenario_of(getattr(item, "function", None))
+        callspec = getattr(item, "callspec", None)
+        target = callspec.params.get("target") if callspec is not None else None
+        if declared is None or not isinstance(target, Target):
+            keep.append(item)
+            continue
+        if not _selected(declared.id, state.scenario_patterns):
+            dropped.append(item)
+            continue
+        item.stash[ITEM_KEY] = (declared, target)
+        missing = sorted(declared.requires - target.all_capabilities)
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=f"unsupported: {target.id} does not declare {', '.join(missing)}"))
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+
+def _state(request: pytest.FixtureRequest) -> RunState:
+    return request.config.stash[RUN_KEY]
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Target:
+    """The target under test (parametrized over --target / --target-cmd)."""
+    param = getattr(request, "param", None)
+    if not isinstance(param, Target):
+        raise pytest.UsageError("the `target` fixture needs --target or --target-cmd")
+    return param
+
+
+@pytest.fixture(scope="session")
+def conformance_workdir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where server logs and journals of this pytest process go."""
+    chosen = _state(request).workdir
+    if chosen:
+        worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+        path = Path(chosen).resolve() / worker
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("asgi-conformance")
+
+
+@pytest.fixture(scope="session")
+def target_process(
+    request: pytest.FixtureRequest, target: Target, conformance_workdir: Path
+) -> Iterator[ServerProcess]:
+    """The target's shared server: one process per target per pytest process."""
+    state = _state(request)
+    workdir = conformance_workdir / target.id
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = ServerProcess(
+        target, app=f"{APP_MODULE}:app", workdir=workdir, timeouts=state.timeouts, bind=state.bind_for(target)
+    )
+    state.processes[target.id] = process
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, target: Target, target_process: ServerProcess) -> Iterator[Server]:
+    """This test's view of the target's shared server."""
+    _require_alive(target_process)
+    cell = request.node.stash.get(CELL_KEY, None)
+    if cell is not None:
+        cell.logs.append(("server log", target_process, target_process.log_offset()))
+    yield Server(target, target_process, _state(request).timeouts)
+    _require_alive(target_process)
+
+
+def _require_alive(process: ServerProcess) -> None:
+    status = process.exit_status()
+    if status is not None:
+        raise TargetDied(
+            f"{process.target.id}: the server exited (status {status}); its remaining cells cannot be judged\n"
+            f"{process.log_tail()}"
+        )
+
+
+def _launcher(request: pytest.FixtureRequest, target: Target, workdir: Path) -> Launcher:
+    state = _state(request)
+    path = workdir / target.id
+    path.mkdir(parents=True, exist_ok=True)
+    launcher = Launcher(target, path, state.timeouts, state.bind_for(target), {})
+    state.launchers.append(launcher)
+    return launcher
+
+
+@pytest.fixture
+def launcher(request: pytest.FixtureRequest, target: Target, conformance_workdir: Path) -> Iterator[Launcher]:
+    """Starts dedicated processes of the target for this test; all stopped after it."""
+    started = _launcher(request, target, conformance_workdir)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+@pytest.fixture(scope="session")
+def session_launcher(
+    request: pytest.FixtureRequest, target: Target, conformance_workdir: Path
+) -> Iterator[Launcher]:
+    """Like ``launcher``, for dedicated runs that several scenarios observe; stopped at session end."""
+    started = _launcher(request, target, conformance_workdir)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+# -- verdicts ----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    token = None
+    if ITEM_KEY in item.stash:
+        cell = Cell()
+        item.stash[CELL_KEY] = cell
+        token = activate(cell)
+        item.stash[TOKEN_KEY] = token
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        token = item.stash.get(TOKEN_KEY, None)
+        if token is not None:
+            deactivate(token)
+            del item.stash[TOKEN_KEY]
+
+
+def _verdict_for(level: Level | None, declared: Scenario) -> Verdict:
+    """A broken rule's verdict: SHOULD -> warn; MUST (and MAY/info "if present" rules) -> fail."""
+    effective = level or declared.level
+    return Verdict.WARN if effective == Level.SHOULD else Verdict.FAIL
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """Hypothesis may group several failures; judge by the first."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _rerun(state: RunState, target: Target, declared: Scenario) -> str:
+    base = state.rerun_base.get(target.id, f"--target={target.id}")
+    bind = f" --bind={state.bind}" if state.bind else ""
+    return f"pytest {base}{bind} --scenario={declared.id}"
+
+
+def _failure_text(declared: Scenario, target: Target, verdict: Verdict, exc: BaseException, cell: Cell,
+                  rerun: str) -> str:
+    lines = [
+        f"{verdict.value.upper()}: {declared.id} on {target.id} ({declared.level}, {declared.spec})",
+        f"requirement: {declared.requirement_text}",
+    ]
+    if isinstance(exc, ScenarioFailed):
+        lines.append(f"check:       {exc.message}")
+        if not is_missing(exc.expected):
+            lines.append(f"expected:    {render_value(exc.expected)}")
+        if not is_missing(exc.observed):
+            lines.append(f"observed:    {render_value(exc.observed)}")
+    else:
+        lines.append(f"check:       {type(exc).__name__}: {exc}")
+    lines.extend(f"note:        {n}" for n in cell.notes)
+    lines.append(f"re-run:      {rerun}")
+    if cell.trace:
+        lines.append("wire trace (last exchanges):")
+        lines.extend(f"  {t}" for t in cell.trace[-12:])
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report: pytest.TestReport = yield
+    pair = item.stash.get(ITEM_KEY, None)
+    if pair is None:
+        return report
+    declared, target = pair
+    state = item.config.stash[RUN_KEY]
+    cell = item.stash.get(CELL_KEY, None) or Cell()
+    rerun = _rerun(state, target, declared)
+    verdict: Verdict | None = None
+    message: str | None = None
+    expected: Any = None
+    exc = _unwrap(call.excinfo.value) if call.excinfo is not None else None
+
+    if report.when == "setup":
+        if report.skipped:
+            verdict = Verdict.UNSUPPORTED
+            message = _skip_reason(report)
+        elif report.failed:
+            verdict = Verdict.ERROR
+            message = f"{type(exc).__name__}: {exc}" if exc is not None else "setup failed"
+    elif report.when == "call":
+        if exc is None:
+            verdict = Verdict.INFO if declared.level == Level.INFO else Verdict.PASS
+        elif isinstance(exc, Unsupported) or report.skipped:
+            verdict = Verdict.UNSUPPORTED
+            message = _skip_reason(report)
+        elif isinstance(exc, ScenarioFailed | AssertionError):
+            failed = exc if isinstance(exc, ScenarioFailed) else ScenarioFailed(str(exc) or "assertion failed")
+            verdict = _verdict_for(failed.level, declared)
+            message = failed.message
+            expected = None if is_missing(failed.expected) else render_value(failed.expected)
+            if is_missing(cell.observed) and not is_missing(failed.observed):
+                cell.observed = failed.observed
+            report.longrepr = _failure_text(declared, target, verdict, failed, cell, rerun)
+            if verdict == Verdict.WARN:
+                report.outcome = "passed"
+                report.longrepr = None
+        else:
+            verdict = Verdict.ERROR
+            message = f"{type(exc).__name__}: {exc}"
+    elif report.when == "teardown" and report.failed:
+        verdict = Verdict.ERROR
+        message = f"{type(exc).__name__}: {exc}" if exc is not None else "teardown failed"
+
+    logs = None
+    if verdict is not None and verdict not in (Verdict.PASS, Verdict.INFO, Verdict.UNSUPPORTED):
+        logs = _attach_logs(report, cell)
+    process = state.processes.get(target.id)
+    payload: dict[str, Any] = {
+        "phase": report.when,
+        "verdict": verdict.value if verdict is not None else None,
+        "target": {
+            "id": target.id,
+            "name": target.name,
+            "version": target.version,
+            "variant": target.variant,
+            "source": target.source,
+            "capabilities": sorted(target.all_capabilities),
+            "bind": state.bind_for(target),
+            "command": target.template or " ".join(target.command_template(state.bind_for(target))),
+        },
+        "scenario": declared.to_json(),
+        "duration_s": round(report.duration, 4),
+        "rerun": rerun,
+    }
+    if message is not None:
+        payload["message"] = message[:MAX_MESSAGE]
+    if expected is not None:
+        payload["expected"] = expected
+    if not is_missing(cell.observed) and report.when == "call":
+        payload["observed"] = render_value(cell.observed)
+    if cell.notes and report.when == "call":
+        payload["notes"] = list(cell.notes)
+    if cell.trace and verdict not in (None, Verdict.PASS):
+        payload["trace"] = cell.trace[-MAX_TRACE_LINES:]
+    if logs:
+        payload["log"] = logs[-MAX_MESSAGE:]
+    if process is not None and report.when == "call":
+        payload["target"]["bind"] = process.bind
+    report.user_properties.append((PROPERTY, payload))
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _attach_logs(report: pytest.TestReport, cell: Cell) -> str:
+    """Attach each server log this test touched (its slice) to the report; return them joined."""
+    joined = []
+    for label, process, offset in cell.logs:
+        text = process.log_slice(offset, limit=8000) if isinstance(process, ServerProcess) else ""
+        if text:
+            report.sections.append((f"{label} ({process.target.id})", text))
+            joined.append(f"--- {label}\n{text}")
+    return "\n".join(joined)
+
+
+@pytest.hookimpl
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    if report.when != "call":
+        return None
+    for name, payload in report.user_properties:
+        if name == PROPERTY and isinstance(payload, dict):
+            if payload.get("verdict") == Verdict.WARN:
+                return "warned", "W", ("WARN", {"yellow": True})
+            if payload.get("verdict") == Verdict.INFO:
+                return "passed", "i", ("INFO", {"cyan": True})
+    return None
+
+
+# -- end of run --------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(RUN_KEY, None)
+    if state is None:
+        return
+    # Safety net: whatever fixture teardown missed (an interrupted run) is stopped here.
+    for process in state.processes.values():
+        process.stop()
+    for started in state.launchers:
+        started.stop_all()
+    described = {tid: p.describe() for tid, p in state.processes.items()}
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput[PROPERTY] = json.dumps(described)
+    else:
+        collector = session.config.pluginmanager.get_plugin("asgi-conformance-results")
+        if isinstance(collector, ResultsCollector):
+            collector.add_processes(described)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(RUN_KEY, None)
+    if state is not None:
+        for process in state.processes.values():
+            process.stop()
+        for started in state.launchers:
+            started.stop_all()
+

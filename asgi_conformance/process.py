@@ -1,0 +1,316 @@
+"""Server processes: launch a target on an app, know when it is ready, stop it for sure.
+
+Rules (each learnt the hard way, see DESIGN.md):
+
+* own process group (``start_new_session``), so the whole tree can be ended;
+* output to a log file, never an undrained pipe (uvicorn stalled after 256 requests);
+* bind by pre-bound socket (``pass_fds``), by a port chosen here (retried if taken),
+  or by a Unix socket, as the adapter allows;
+* ready = a real HTTP request to the control path answered 200, never a TCP connect
+  (a pre-bound socket accepts connects before the server runs);
+* stop = the adapter's signal to the leader (SIGTERM to hypercorn's whole group loses
+  ``lifespan.shutdown``), a grace period, then SIGKILL to the group; the group is
+  killed while the leader is still an unreaped zombie, so its id cannot be reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import client
+from .targets import BindMode, Target
+from .timing import Deadline, Timeouts
+
+__all__ = ["READY_PATH", "ServerProcess", "StopResult", "TargetDied", "TargetStartError"]
+
+READY_PATH = "/__asgi_conformance__/ready"
+LOG_TAIL_BYTES = 4000
+ENV_RUN_TOKEN = "ASGI_CONFORMANCE_RUN"
+_PORT_RETRIES = 3
+
+
+class TargetStartError(Exception):
+    """The target did not start or never became ready; carries the log tail."""
+
+
+class TargetDied(Exception):
+    """The target's process exited while cells still needed it."""
+
+
+@dataclass(frozen=True)
+class StopResult:
+    signal: str
+    exit_status: int | None
+    forced: bool
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"signal": self.signal, "exit_status": self.exit_status, "forced": self.forced,
+                "seconds": round(self.seconds, 3)}
+
+
+class ServerProcess:
+    """One running target: started by ``start``, ended by ``stop`` (idempotent)."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        app: str,
+        workdir: Path,
+        timeouts: Timeouts,
+        bind: BindMode | None = None,
+        root_path: str | None = None,
+        env: dict[str, str] | None = None,
+        label: str = "server",
+    ) -> None:
+        self.target = target
+        self.app = app
+        self.bind: BindMode = bind or target.default_bind
+        self.root_path = root_path
+        self.timeouts = timeouts
+        self.workdir = workdir
+        self.label = label
+        self.journal_dir = workdir / f"{label}.journal"
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"{label}.log"
+        self.extra_env = env or {}
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.address: client.Address | None = None
+        self.argv: list[str] = []
+        self.started_at = 0.0
+        self.ready_after: float | None = None
+        self.stop_result: StopResult | None = None
+        self._listener: socket.socket | None = None
+        self._uds_dir: str | None = None
+
+    # -- launch ---------------------------------------------------------------------
+
+    def start(self, *, wait_ready: bool = True) -> None:
+        """Launch (retrying a taken port) and, by default, wait until ready."""
+        for attempt in range(_PORT_RETRIES):
+            self._launch()
+            if not wait_ready:
+                return
+            try:
+                self.wait_ready()
+                return
+            except TargetStartError:
+                if self.bind == "port" and attempt + 1 < _PORT_RETRIES and self._port_was_taken():
+                    self.stop()
+                    continue
+                self.stop()
+                raise
+
+    def _launch(self) -> None:
+        values: dict[str, str] = {}
+        pass_fds: tuple[int, ...] = ()
+        if self.bind == "fd":
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(128)
+            listener.set_inheritable(True)
+            self._listener = listener
+            host, port = listener.getsockname()[:2]
+            values = {"fd": str(listener.fileno()), "host": host, "port": str(port)}
+            pass_fds = (listener.fileno(),)
+            self.address = client.Address(host=host, port=port)
+        elif self.bind == "port":
+            port = _free_port()
+            values = {"host": "127.0.0.1", "port": str(port)}
+            self.address = client.Address(host="127.0.0.1", port=port)
+        else:
+            # AF_UNIX paths are limited to ~107 bytes: keep them short, outside workdir.
+            self._uds_dir = tempfile.mkdtemp(prefix="ac-")
+            path = os.path.join(self._uds_dir, "s")
+            values = {"uds": path}
+            self.address = client.Address(uds=path)
+        self.argv = self.target.command(self.app, self.bind, values, root_path=self.root_path)
+        env = {
+            **os.environ,
+            **self.target.env,
+            **self.extra_env,
+            "PYTHONUNBUFFERED": "1",
+            "ASGI_CONFORMANCE_JOURNAL": str(self.journal_dir),
+        }
+        log = self.log_path.open("ab")
+        try:
+            log.write(f"--- asgi-conformance: starting {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.started_at = time.monotonic()
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(self.workdir),
+                start_new_session=True,
+                pass_fds=pass_fds,
+            )
+        except OSError as exc:
+            raise TargetStartError(f"{self.target.id}: cannot run {self.argv[0]!r}: {exc}") from exc
+        finally:
+            log.close()
+        if self._listener is not None:
+            # The child holds its copy; ours only keeps the port reserved until then.
+            self._listener.close()
+            self._listener = None
+
+    def wait_ready(self) -> None:
+        deadline = Deadline(self.timeouts.startup)
+        assert self.address is not None
+        pause = 0.005
+        last: object = None
+        while not deadline.expired:
+            status = self.exit_status()
+            if status is not None:
+                raise TargetStartError(
+                    f"{self.target.id}: exited with status {status} before it was ready\n{self.log_tail()}"
+                )
+            last = client.exchange(
+                self.address,
+                client.build_request("GET", READY_PATH),
+                timeout=min(1.0 * self.timeouts.scale, max(deadline.remaining(), 0.05)),
+                record=False,
+            )
+            if isinstance(last, client.Response) and last.status == 200:
+                self.ready_after = time.monotonic() - self.started_at
+                return
+            time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
+            pause = min(pause * 2, 0.1)
+        raise TargetStartError(
+            f"{self.target.id}: not ready after {self.timeouts.startup:.1f}s (last probe: {client.describe(last)})\n"
+            f"{self.log_tail()}"
+        )
+
+    def _port_was_taken(self) -> bool:
+        tail = self.log_tail().lower()
+        return "address already in use" in tail or f"errno {errno.EADDRINUSE}" in tail
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    def exit_status(self) -> int | None:
+        """The leader's exit status if it has exited, without reaping it."""
+        if self.popen is None:
+            return None
+        if self.popen.returncode is not None:
+            return self.popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.popen.poll()
+        if info is None:
+            return None
+        return -info.si_status if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else info.si_status
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.exit_status() is None
+
+    def wait_exit(self, seconds: float) -> int | None:
+        """Wait (without reaping) until the leader exits; its status, or None on timeout."""
+        deadline = Deadline(seconds)
+        pause = 0.002
+        while True:
+            status = self.exit_status()
+            if status is not None or deadline.expired:
+                return status
+            time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
+            pause = min(pause * 2, 0.05)
+
+    # -- logs -------------------------------------------------------------------------
+
+    def log_offset(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_slice(self, start: int, limit: int = 16_000) -> str:
+        """The log written since ``start`` (its last ``limit`` bytes), as text."""
+        try:
+            with self.log_path.open("rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(start, end - limit))
+                data = f.read(limit)
+        except FileNotFoundError:
+            return ""
+        return data.decode("utf-8", "replace")
+
+    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
+        return self.log_slice(0, limit)
+
+    # -- stop -------------------------------------------------------------------------
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the leader only (if it has not exited)."""
+        # os.kill, not Popen.send_signal: the latter polls first and may reap the leader,
+        # after which its pid (the group id) could be reused.
+        if self.alive and self.popen is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.popen.pid, sig)
+
+    def stop(self) -> StopResult:
+        """Graceful stop, then SIGKILL to the whole group; always reaps the leader."""
+        if self.stop_result is not None:
+            return self.stop_result
+        if self.popen is None:
+            self.stop_result = StopResult("none", None, False, 0.0)
+            return self.stop_result
+        began = time.monotonic()
+        sig = self.target.stop_signal
+        forced = False
+        if self.exit_status() is None:
+            self.signal(sig)
+            if self.wait_exit(self.timeouts.stop_grace) is None:
+                forced = True
+        # Leader exited (a zombie, not reaped) or overstayed: end the whole group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        status = self.popen.wait()
+        self.stop_result = StopResult(sig.name, status, forced, time.monotonic() - began)
+        self._cleanup()
+        return self.stop_result
+
+    def _cleanup(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self._uds_dir is not None:
+            with contextlib.suppress(OSError):
+                for name in os.listdir(self._uds_dir):
+                    os.unlink(os.path.join(self._uds_dir, name))
+                os.rmdir(self._uds_dir)
+            self._uds_dir = None
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for the results: what ran, bound how, and how it ended."""
+        return {
+            "bind": self.bind,
+            "command": self.target.template or " ".join(self.target.command_template(self.bind)),
+            "argv": self.argv,
+            "ready_after_s": round(self.ready_after, 3) if self.ready_after is not None else None,
+            "stop": self.stop_result.to_json() if self.stop_result else None,
+        }
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -1,0 +1,142 @@
+"""The scenario model: a conformance case is a test function with a stable identity.
+
+A case reads like h2spec's: a small function under the requirement it checks::
+
+    @scenario(
+        "http.scope.raw_path.value",
+        "raw_path is the path as received: undecoded, without the query",
+        level=MUST,
+        spec="www › HTTP Connection Scope",
+    )
+    def test_raw_path(server: Server) -> None:
+        seen = server.echo("/echo/a%2Fb%20c?q=1")
+        expect(seen.scope.get("raw_path"), b"/echo/a%2Fb%20c", "raw_path")
+
+The ID is dotted and lower-case (``area.topic.detail``), taken from the requirement
+catalogue where a row exists; it never changes meaning. ``covers`` lists the
+catalogue rows the case checks (default: the ID itself, if it is a row).
+``requires`` lists target capabilities; a target without them gets ``unsupported``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .requirements import all_requirements
+from .verdicts import Level
+
+__all__ = ["AREAS", "Scenario", "all_scenarios", "area_of", "scenario", "scenario_of"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ID = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+# ID prefix -> (area, title). The area names the suite file: suites/test_<area>.py.
+AREAS: dict[str, tuple[str, str]] = {
+    "core": ("core", "Core protocol"),
+    "ls": ("lifespan", "Lifespan"),
+    "state": ("lifespan_state", "Lifespan state"),
+    "http.scope": ("http_scope", "HTTP connection scope"),
+    "http.request": ("http_request", "HTTP request body and disconnect"),
+    "http.response": ("http_response", "HTTP response"),
+    "http.send_closed": ("http_disconnect", "Send after the client has gone"),
+    "http.error": ("http_errors", "App errors"),
+    "ws": ("websocket", "WebSocket"),
+    "ext": ("extensions", "Extensions"),
+    "tls": ("tls", "TLS"),
+    "wire.h1": ("wire_h1", "HTTP/1.1 on the wire"),
+    "wire.ws": ("wire_ws", "WebSocket on the wire"),
+    "wire.h2": ("wire_h2", "HTTP/2 on the wire"),
+}
+
+
+def area_of(scenario_id: str) -> tuple[str, str]:
+    """The (area, title) an ID belongs to: its longest known prefix."""
+    parts = scenario_id.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in AREAS:
+            return AREAS[prefix]
+    raise ValueError(f"scenario ID {scenario_id!r} is in no known area (see AREAS)")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    level: Level
+    spec: str
+    covers: tuple[str, ...]
+    requires: frozenset[str]
+
+    @property
+    def area(self) -> str:
+        return area_of(self.id)[0]
+
+    @property
+    def requirement_text(self) -> str:
+        """The catalogue's paraphrase of what is required (first covered row), else the title."""
+        rows = all_requirements()
+        for rid in self.covers:
+            if rid in rows:
+                return rows[rid].text
+        return self.title
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "area": self.area,
+            "level": str(self.level),
+            "spec": self.spec,
+            "requirements": list(self.covers),
+            "requires": sorted(self.requires),
+        }
+
+
+_REGISTRY: dict[str, Scenario] = {}
+_ATTRIBUTE = "__asgi_conformance_scenario__"
+
+
+def scenario(
+    scenario_id: str,
+    title: str,
+    *,
+    level: Level,
+    spec: str,
+    covers: Iterable[str] | None = None,
+    requires: Iterable[str] = (),
+) -> Callable[[F], F]:
+    """Declare a test function as the conformance case ``scenario_id``."""
+    if not _ID.match(scenario_id):
+        raise ValueError(f"scenario ID {scenario_id!r} must be dotted lower-case words")
+    area_of(scenario_id)
+    if covers is None:
+        covers = (scenario_id,) if scenario_id in all_requirements() else ()
+    unknown = [rid for rid in covers if rid not in all_requirements()]
+    if unknown:
+        raise ValueError(f"scenario {scenario_id!r} covers unknown requirement IDs {unknown}")
+    declared = Scenario(scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires))
+
+    def decorate(func: F) -> F:
+        previous = _REGISTRY.get(scenario_id)
+        if previous is not None and previous != declared:
+            raise ValueError(f"scenario ID {scenario_id!r} is declared twice")
+        _REGISTRY[scenario_id] = declared
+        setattr(func, _ATTRIBUTE, declared)
+        return func
+
+    return decorate
+
+
+def scenario_of(obj: object) -> Scenario | None:
+    found = getattr(obj, _ATTRIBUTE, None)
+    return found if isinstance(found, Scenario) else None
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    """Every scenario declared so far (import the suites first)."""
+    return dict(_REGISTRY)
