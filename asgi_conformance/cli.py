@@ -12,7 +12,7 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asgi-conformance", description=__doc__)
     parser.add_argument("command", choices=["run"])
-    args, rest = parser.parse_known_args(argv)
+    _, rest = parser.parse_known_args(argv)
     import pytest
 
     from .plugin import suites_dir

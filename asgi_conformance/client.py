@@ -66,7 +66,8 @@ class Address:
                 sock.close()
                 raise
             return sock
-        assert self.host is not None and self.port is not None
+        if self.host is None or self.port is None:
+            raise ValueError("an Address needs host and port, or uds")
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock

@@ -19,7 +19,7 @@ import pytest
 
 from . import targets as targets_module
 from ._version import __version__
-from .process import ServerProcess, TargetDied, TargetStartError
+from .process import ServerProcess, TargetDied
 from .results import PROPERTY, ResultsCollector, render_value
 from .scenarios import Scenario, scenario_of
 from .server import APP_MODULE, Launcher, Server
@@ -97,8 +97,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Run the catalogue against any server: a command with {app} and one of {port} (with {host}), "
         "{uds} or {fd}; {python} is this interpreter",
     )
-    group.addoption("--target-name", dest="conformance_target_name", metavar="NAME",
-                    help="Name of the --target-cmd target in results (default: custom)")
+    group.addoption(
+        "--target-name",
+        dest="conformance_target_name",
+        metavar="NAME",
+        help="Name of the --target-cmd target in results (default: custom)",
+    )
     group.addoption(
         "--target-capabilities",
         dest="conformance_target_capabilities",
@@ -106,23 +110,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Comma-separated capabilities the --target-cmd server declares (default: lifespan,websocket; "
         f"known: {', '.join(sorted(targets_module.CAPABILITIES))})",
     )
-    group.addoption("--scenario", action="append", default=[], dest="conformance_scenarios", metavar="ID",
-                    help="Run only this scenario ID, or IDs under this prefix (e.g. http.scope); repeatable")
-    group.addoption("--bind", dest="conformance_bind", choices=["fd", "port", "uds"],
-                    help="How servers listen, where the target supports it (default: per target)")
-    group.addoption("--conformance-json", dest="conformance_json", metavar="PATH",
-                    help="Write the results JSON (every target x scenario cell) to PATH")
-    group.addoption("--conformance-timeout-scale", dest="conformance_timeout_scale", type=float, default=None,
-                    metavar="FACTOR", help="Multiply every deadline by FACTOR (slow machines); default 1")
-    group.addoption("--conformance-dir", dest="conformance_dir", metavar="DIR",
-                    help="Keep server logs and journals in DIR (default: pytest's temporary directory)")
-    group.addoption("--conformance-mutant", dest="conformance_mutant", metavar="NAME",
-                    help="Self-test: wrap the scenario app in mutant NAME, a deliberate bug the catalogue must "
-                    "catch (see asgi_conformance.apps.mutants)")
-    parser.addini("conformance_targets", type="linelist", default=[],
-                  help="Targets to run when --target is not given")
-    parser.addini("conformance_timeout_scale", type="string", default="1",
-                  help="Multiply every deadline by this factor")
+    group.addoption(
+        "--scenario",
+        action="append",
+        default=[],
+        dest="conformance_scenarios",
+        metavar="ID",
+        help="Run only this scenario ID, or IDs under this prefix (e.g. http.scope); repeatable",
+    )
+    group.addoption(
+        "--bind",
+        dest="conformance_bind",
+        choices=["fd", "port", "uds"],
+        help="How servers listen, where the target supports it (default: per target)",
+    )
+    group.addoption(
+        "--conformance-json",
+        dest="conformance_json",
+        metavar="PATH",
+        help="Write the results JSON (every target x scenario cell) to PATH",
+    )
+    group.addoption(
+        "--conformance-timeout-scale",
+        dest="conformance_timeout_scale",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="Multiply every deadline by FACTOR (slow machines); default 1",
+    )
+    group.addoption(
+        "--conformance-dir",
+        dest="conformance_dir",
+        metavar="DIR",
+        help="Keep server logs and journals in DIR (default: pytest's temporary directory)",
+    )
+    group.addoption(
+        "--conformance-mutant",
+        dest="conformance_mutant",
+        metavar="NAME",
+        help="Self-test: wrap the scenario app in mutant NAME, a deliberate bug the catalogue must "
+        "catch (see asgi_conformance.apps.mutants)",
+    )
+    parser.addini("conformance_targets", type="linelist", default=[], help="Targets to run when --target is not given")
+    parser.addini(
+        "conformance_timeout_scale", type="string", default="1", help="Multiply every deadline by this factor"
+    )
 
 
 # -- configuration -----------------------------------------------------------------------
@@ -133,8 +165,9 @@ def _resolve(config: pytest.Config) -> RunState:
     command: str | None = config.getoption("conformance_target_cmd")
     if not names and not command:
         names = list(config.getini("conformance_targets") or [])
-    if command is None and (config.getoption("conformance_target_name")
-                            or config.getoption("conformance_target_capabilities")):
+    if command is None and (
+        config.getoption("conformance_target_name") or config.getoption("conformance_target_capabilities")
+    ):
         raise TargetError("--target-name and --target-capabilities only apply to --target-cmd")
     chosen = targets_module.resolve(names)
     rerun = {t.id: f"--target={t.id}" for t in chosen}
@@ -292,11 +325,12 @@ def conformance_workdir(request: pytest.FixtureRequest, tmp_path_factory: pytest
     """Where server logs and journals of this pytest process go."""
     chosen = _state(request).workdir
     if chosen:
-        worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+        worker = str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
         path = Path(chosen).resolve() / worker
         path.mkdir(parents=True, exist_ok=True)
         return path
-    return tmp_path_factory.mktemp("asgi-conformance")
+    made: Path = tmp_path_factory.mktemp("asgi-conformance")
+    return made
 
 
 @pytest.fixture(scope="session")
@@ -358,9 +392,7 @@ def launcher(request: pytest.FixtureRequest, target: Target, conformance_workdir
 
 
 @pytest.fixture(scope="session")
-def session_launcher(
-    request: pytest.FixtureRequest, target: Target, conformance_workdir: Path
-) -> Iterator[Launcher]:
+def session_launcher(request: pytest.FixtureRequest, target: Target, conformance_workdir: Path) -> Iterator[Launcher]:
     """Like ``launcher``, for dedicated runs that several scenarios observe; stopped at session end."""
     started = _launcher(request, target, conformance_workdir)
     try:
@@ -413,8 +445,9 @@ def _rerun(state: RunState, target: Target, declared: Scenario) -> str:
     return f"pytest {base}{bind} --scenario={declared.id}"
 
 
-def _failure_text(declared: Scenario, target: Target, verdict: Verdict, exc: BaseException, cell: Cell,
-                  rerun: str) -> str:
+def _failure_text(
+    declared: Scenario, target: Target, verdict: Verdict, exc: BaseException, cell: Cell, rerun: str
+) -> str:
     lines = [
         f"{verdict.value.upper()}: {declared.id} on {target.id} ({declared.level}, {declared.spec})",
         f"requirement: {declared.requirement_text}",
@@ -580,4 +613,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             process.stop()
         for started in state.launchers:
             started.stop_all()
-

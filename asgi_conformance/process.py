@@ -25,9 +25,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import client
+from .journal import Journal
 from .targets import BindMode, Target
 from .timing import Deadline, Timeouts
 
@@ -55,8 +56,12 @@ class StopResult:
     seconds: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"signal": self.signal, "exit_status": self.exit_status, "forced": self.forced,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "signal": self.signal,
+            "exit_status": self.exit_status,
+            "forced": self.forced,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class ServerProcess:
@@ -168,16 +173,33 @@ class ServerProcess:
             self._listener = None
 
     def wait_ready(self) -> None:
-        deadline = Deadline(self.timeouts.startup)
+        """Wait until the control path answers 200; TargetStartError on exit or deadline."""
+        outcome, last = self._wait_ready_or_exit(self.timeouts.startup)
+        if outcome == "ready":
+            return
+        if outcome == "exited":
+            raise TargetStartError(
+                f"{self.target.id}: exited with status {self.exit_status()} before it was ready\n{self.log_tail()}"
+            )
+        raise TargetStartError(
+            f"{self.target.id}: not ready after {self.timeouts.startup:.1f}s (last probe: {client.describe(last)})\n"
+            f"{self.log_tail()}"
+        )
+
+    def wait_exit_or_ready(self, seconds: float) -> Literal["exited", "ready", "timeout"]:
+        """Which comes first: the process exits, or it answers a request (it is serving)."""
+        return self._wait_ready_or_exit(seconds)[0]
+
+    def _wait_ready_or_exit(self, seconds: float) -> tuple[Literal["exited", "ready", "timeout"], object]:
+        deadline = Deadline(seconds)
         assert self.address is not None
         pause = 0.005
         last: object = None
-        while not deadline.expired:
-            status = self.exit_status()
-            if status is not None:
-                raise TargetStartError(
-                    f"{self.target.id}: exited with status {status} before it was ready\n{self.log_tail()}"
-                )
+        while True:
+            if self.exit_status() is not None:
+                return "exited", last
+            if deadline.expired:
+                return "timeout", last
             last = client.exchange(
                 self.address,
                 client.build_request("GET", READY_PATH),
@@ -185,20 +207,22 @@ class ServerProcess:
                 record=False,
             )
             if isinstance(last, client.Response) and last.status == 200:
-                self.ready_after = time.monotonic() - self.started_at
-                return
+                if self.ready_after is None:
+                    self.ready_after = time.monotonic() - self.started_at
+                return "ready", last
             time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
             pause = min(pause * 2, 0.1)
-        raise TargetStartError(
-            f"{self.target.id}: not ready after {self.timeouts.startup:.1f}s (last probe: {client.describe(last)})\n"
-            f"{self.log_tail()}"
-        )
 
     def _port_was_taken(self) -> bool:
         tail = self.log_tail().lower()
         return "address already in use" in tail or f"errno {errno.EADDRINUSE}" in tail
 
     # -- state ------------------------------------------------------------------------
+
+    @property
+    def journal(self) -> Journal:
+        """What the app in this process recorded (see asgi_conformance.journal)."""
+        return Journal(self.journal_dir)
 
     @property
     def pid(self) -> int | None:

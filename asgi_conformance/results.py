@@ -29,7 +29,7 @@ import pytest
 from ._version import __version__
 from .verdicts import Verdict
 
-__all__ = ["PROPERTY", "SCHEMA_VERSION", "ResultsCollector", "VERDICT_ORDER", "render_value"]
+__all__ = ["PROPERTY", "SCHEMA_VERSION", "VERDICT_ORDER", "ResultsCollector", "render_value"]
 
 SCHEMA_VERSION = 1
 PROPERTY = "asgi_conformance"

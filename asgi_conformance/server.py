@@ -117,9 +117,7 @@ class Server:
 class Launcher:
     """Starts dedicated processes of one target; ``stop_all`` ends every one."""
 
-    def __init__(
-        self, target: Target, workdir: Path, timeouts: Timeouts, bind: BindMode, env: dict[str, str]
-    ) -> None:
+    def __init__(self, target: Target, workdir: Path, timeouts: Timeouts, bind: BindMode, env: dict[str, str]) -> None:
         self.target = target
         self.workdir = workdir
         self.timeouts = timeouts
@@ -129,16 +127,24 @@ class Launcher:
         self._count = 0
 
     def start(
-        self, app: str = "app", *, wait_ready: bool = True, root_path: str | None = None
+        self,
+        app: str = "app",
+        *,
+        wait_ready: bool = True,
+        root_path: str | None = None,
+        bind: BindMode | None = None,
     ) -> ServerProcess:
-        """Start ``asgi_conformance.apps.serve:<app>`` on this target in a new process."""
+        """Start ``asgi_conformance.apps.serve:<app>`` on this target in a new process.
+
+        ``bind`` overrides the run's bind mode (it must be one the target supports).
+        """
         self._count += 1
         process = ServerProcess(
             self.target,
             app=f"{APP_MODULE}:{app}",
             workdir=self.workdir,
             timeouts=self.timeouts,
-            bind=self.bind,
+            bind=bind or self.bind,
             root_path=root_path,
             env=self.env,
             label=f"{app}-{self._count}",

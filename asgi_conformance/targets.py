@@ -146,8 +146,20 @@ def _uvicorn(target_id: str, http: str, ws: str) -> Target:
         name="uvicorn",
         variant=f"{http} + {ws}, uvloop",
         distribution="uvicorn",
-        argv=("{python}", "-m", "uvicorn", "{app}", "--http", http, "--ws", ws, "--loop", "uvloop", "{bind}",
-              "{root_path}"),
+        argv=(
+            "{python}",
+            "-m",
+            "uvicorn",
+            "{app}",
+            "--http",
+            http,
+            "--ws",
+            ws,
+            "--loop",
+            "uvloop",
+            "{bind}",
+            "{root_path}",
+        ),
         # --fd leaves Nagle on in uvicorn (+44 ms per small keep-alive request): port by default.
         bind_args=_UVICORN_BIND,
         default_bind="port",
@@ -213,8 +225,17 @@ BUILTIN_TARGETS: dict[str, Target] = {
             name="gunicorn",
             variant="uvicorn_worker.UvicornWorker",
             distribution="gunicorn",
-            argv=("{python}", "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "--workers", "1", "{bind}",
-                  "{app}"),
+            argv=(
+                "{python}",
+                "-m",
+                "gunicorn",
+                "-k",
+                "uvicorn_worker.UvicornWorker",
+                "--workers",
+                "1",
+                "{bind}",
+                "{app}",
+            ),
             bind_args={"port": ("-b", "{host}:{port}"), "uds": ("-b", "unix:{uds}"), "fd": ("-b", "fd://{fd}")},
             default_bind="port",
             capabilities=frozenset({"lifespan", "websocket"}),
@@ -264,7 +285,9 @@ def resolve(names: Iterable[str]) -> list[Target]:
             if name == "all":
                 installed = [t for t in known.values() if t.source == "builtin" and t.installed]
                 if not installed:
-                    raise TargetError("--target=all: no built-in target is installed; pip install 'asgi-conformance[all]'")
+                    raise TargetError(
+                        "--target=all: no built-in target is installed; pip install 'asgi-conformance[all]'"
+                    )
                 chosen.update((t.id, t) for t in installed)
                 continue
             target = known.get(name)
@@ -294,7 +317,9 @@ def from_command(template: str, name: str | None, capabilities: str | None) -> T
     modes = [m for m in ("fd", "uds", "port") if any("{" + m + "}" in part for part in argv)]
     if len(modes) != 1:
         raise TargetError("--target-cmd must contain exactly one of {port}, {uds} or {fd} to say how it binds")
-    caps = {"lifespan", "websocket"} if capabilities is None else {c.strip() for c in capabilities.split(",") if c.strip()}
+    caps = (
+        {"lifespan", "websocket"} if capabilities is None else {c.strip() for c in capabilities.split(",") if c.strip()}
+    )
     unknown = caps - set(CAPABILITIES)
     if unknown:
         raise TargetError(f"--target-capabilities: unknown {sorted(unknown)}; known: {', '.join(sorted(CAPABILITIES))}")

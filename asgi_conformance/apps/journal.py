@@ -42,9 +42,7 @@ def write(stream: str, record: dict[str, Any]) -> None:
 
 def gate_open(name: str) -> bool:
     base = directory()
-    return base is not None and _NAME.match(name) is not None and os.path.exists(
-        os.path.join(base, f"gate.{name}")
-    )
+    return base is not None and _NAME.match(name) is not None and os.path.exists(os.path.join(base, f"gate.{name}"))
 
 
 async def wait_gate(name: str, limit: float = 120.0) -> bool:

@@ -38,16 +38,20 @@ class Mutant:
     bug: str
     scenarios: tuple[str, ...]
     wrap: Wrapper
+    reference: str = "uvicorn-h11"
+    """A target on which the scenarios pass without the mutant (the harness tests use it)."""
 
 
 MUTANTS: dict[str, Mutant] = {}
 
 
-def mutant(name: str, bug: str, *scenarios: str) -> Callable[[Wrapper], Wrapper]:
+def mutant(name: str, bug: str, *scenarios: str, reference: str = "uvicorn-h11") -> Callable[[Wrapper], Wrapper]:
+    """Register ``wrap`` as mutant ``name``: it imitates ``bug``, which ``scenarios`` must catch."""
+
     def register(wrap: Wrapper) -> Wrapper:
         if name in MUTANTS:
             raise ValueError(f"duplicate mutant {name!r}")
-        MUTANTS[name] = Mutant(name, bug, scenarios, wrap)
+        MUTANTS[name] = Mutant(name, bug, scenarios, wrap, reference)
         return wrap
 
     return register
