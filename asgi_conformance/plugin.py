@@ -581,6 +581,9 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
                 return "warned", "W", ("WARN", {"yellow": True})
             if payload.get("verdict") == Verdict.INFO:
                 return "passed", "i", ("INFO", {"cyan": True})
+            if payload.get("verdict") == Verdict.ERROR:
+                # The harness could not judge (not a broken rule): show it as an error.
+                return "error", "E", ("ERROR", {"red": True})
     return None
 
 

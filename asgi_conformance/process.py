@@ -118,6 +118,7 @@ class ServerProcess:
                 raise
 
     def _launch(self) -> None:
+        self.stop_result = None  # a relaunch (port retry) must be stopped again
         values: dict[str, str] = {}
         pass_fds: tuple[int, ...] = ()
         if self.bind == "fd":

@@ -1,0 +1,261 @@
+"""The pytest plugin, run as users run it (pytester, in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from .conftest import chaos_cmd, load_results, verdicts
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "asgi_conformance" / "results.schema.json").read_text())
+
+# One scenario per verdict, against a real server: the verdict mapping end to end.
+VERDICT_SUITE = """
+from asgi_conformance import INFO, MUST, SHOULD, Server, expect, record, scenario, unsupported
+
+@scenario("core.selftest.passes", "passes", level=MUST, spec="selftest")
+def test_passes(server: Server) -> None:
+    expect(server.echo("/echo").scope.get("type"), "http", "type")
+
+@scenario("core.selftest.fails", "fails", level=MUST, spec="selftest")
+def test_fails(server: Server) -> None:
+    expect(server.echo("/echo").scope.get("type"), "websocket", "type")
+
+@scenario("core.selftest.warns", "warns", level=SHOULD, spec="selftest")
+def test_warns(server: Server) -> None:
+    expect(server.echo("/echo").scope.get("type"), "websocket", "type")
+
+@scenario("core.selftest.info", "info", level=INFO, spec="selftest")
+def test_info(server: Server) -> None:
+    record(server.echo("/echo").scope.get("http_version"))
+
+@scenario("core.selftest.unsupported", "unsupported", level=MUST, spec="selftest")
+def test_unsupported(server: Server) -> None:
+    unsupported("not offered")
+
+@scenario("core.selftest.needs_h2", "needs a capability", level=MUST, spec="selftest", requires=("http2",))
+def test_needs_h2(server: Server) -> None:
+    raise AssertionError("never runs")
+
+@scenario("core.selftest.errors", "harness error", level=MUST, spec="selftest")
+def test_errors(server: Server) -> None:
+    raise RuntimeError("the harness could not judge")
+"""
+
+
+def test_unknown_target_is_one_line_and_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--target=nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1, result.errlines
+    assert "unknown target 'nosuch'" in errors[0]
+    assert "uvicorn" in errors[0]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target-cmd=myserver --port {port}"], "must contain {app}"),
+        (["--target-cmd=myserver {app}"], "exactly one of {port}, {uds} or {fd}"),
+        (["--target-cmd=x {app} {port}", "--target-capabilities=telepathy"], "unknown ['telepathy']"),
+        (["--target-name=x"], "only apply to --target-cmd"),
+        (["--target=uvicorn", "--conformance-timeout-scale=0"], "positive number"),
+        (["--target=uvicorn", "--conformance-mutant=nosuch"], "unknown mutant 'nosuch'"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_target_not_installed_names_the_extra(pytester: pytest.Pytester) -> None:
+    """A third-party adapter (entry point) whose server is missing: one line, exit 4."""
+    dist = pytester.mkdir("site") / "fakeserver-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeserver\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[asgi_conformance.targets]\nfake = fakeadapter:TARGETS\n")
+    pytester.makepyfile(
+        fakeadapter="""
+        from asgi_conformance.targets import BUILTIN_TARGETS, Target
+        from dataclasses import replace
+        TARGETS = [
+            replace(BUILTIN_TARGETS["uvicorn-h11"], id="fake-missing", modules=("no_such_server_module",),
+                    extra="fake"),
+            replace(BUILTIN_TARGETS["uvicorn-h11"], id="fake-ok"),
+        ]
+        """
+    )
+    pytester.syspathinsert(pytester.path / "site")
+    env_path = f"{pytester.path / 'site'}:{pytester.path}"
+    pytester._monkeypatch.setenv("PYTHONPATH", env_path)
+    missing = pytester.runpytest_subprocess("--target=fake-missing")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    assert "target 'fake-missing' is not installed (missing: no_such_server_module)" in missing.stderr.str()
+    assert "pip install 'asgi-conformance[fake]'" in missing.stderr.str()
+    ok = pytester.runpytest_subprocess("--target=fake-ok", "--scenario=http.scope.type", "-q")
+    assert ok.ret == pytest.ExitCode.OK, ok.stdout.str()
+    ok.assert_outcomes(passed=1)
+
+
+def test_verdicts_outcomes_and_results_json(pytester: pytest.Pytester, run_token: str) -> None:
+    pytester.makepyfile(test_selftest=VERDICT_SUITE)
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        "test_selftest.py", "--target=uvicorn-h11", f"--conformance-json={out}", "-rA"
+    )
+    # pass and info are passed, warn its own category; fail failed; error error; unsupported skipped.
+    result.assert_outcomes(passed=2, failed=1, skipped=2, errors=1)
+    assert "1 warned" in result.stdout.lines[-1]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = load_results(out)
+    jsonschema.validate(data, SCHEMA)
+    got = {scenario: verdict for (_, scenario), verdict in verdicts(data).items()}
+    assert got == {
+        "core.selftest.passes": "pass",
+        "core.selftest.fails": "fail",
+        "core.selftest.warns": "warn",
+        "core.selftest.info": "info",
+        "core.selftest.unsupported": "unsupported",
+        "core.selftest.needs_h2": "unsupported",
+        "core.selftest.errors": "error",
+    }
+    cells = {r["scenario"]: r for r in data["results"]}
+    assert cells["core.selftest.info"]["observed"] == "1.1"
+    assert cells["core.selftest.fails"]["expected"] == "websocket"
+    assert cells["core.selftest.fails"]["observed"] == "http"
+    assert cells["core.selftest.fails"]["rerun"] == "pytest --target=uvicorn-h11 --scenario=core.selftest.fails"
+    assert "does not declare http2" in cells["core.selftest.needs_h2"]["message"]
+    assert "RuntimeError: the harness could not judge" in cells["core.selftest.errors"]["message"]
+    target = data["targets"][0]
+    assert target["id"] == "uvicorn-h11"
+    assert target["version"]
+    assert target["stop"]["signal"] == "SIGTERM"
+    assert "{port}" in target["command"]
+    stdout = result.stdout.str()
+    # The failure reads: requirement, expected, observed, how to re-run just this cell.
+    for line in (
+        "FAIL: core.selftest.fails on uvicorn-h11",
+        "expected:    websocket",
+        "observed:    http",
+        "re-run:      pytest --target=uvicorn-h11 --scenario=core.selftest.fails",
+        "wire trace",
+    ):
+        assert line in stdout
+    result.stdout.fnmatch_lines(["*asgi-conformance: 7 scenarios x 1 targets*", "uvicorn-h11 * 1 * 1 * 1 * 1 * 2 * 1"])
+
+
+def test_target_cmd_runs_the_catalogue(pytester: pytest.Pytester, run_token: str) -> None:
+    out = pytester.path / "out.json"
+    command = f"{shlex.quote(sys.executable)} -m uvicorn {{app}} --http h11 --host {{host}} --port {{port}}"
+    result = pytester.runpytest_subprocess(
+        f"--target-cmd={command}", "--target-name=mine", f"--conformance-json={out}", "--scenario=http.scope", "-q"
+    )
+    data = load_results(out)
+    assert [t["id"] for t in data["targets"]] == ["mine"]
+    assert data["targets"][0]["command"] == command
+    assert data["results"], result.stdout.str()
+    assert all(r["target"] == "mine" for r in data["results"])
+    assert {r["verdict"] for r in data["results"]} <= {"pass", "warn", "info", "unsupported", "fail"}
+    assert all(
+        r["rerun"].startswith(f"pytest --target-cmd={shlex.quote(command)} --target-name=mine") for r in data["results"]
+    )
+
+
+def test_scenario_option_selects_by_id_and_prefix(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_selftest=VERDICT_SUITE)
+    result = pytester.runpytest_subprocess(
+        "test_selftest.py", "--target=uvicorn-h11", "--scenario=core.selftest.passes", "--scenario=core.selftest.info"
+    )
+    result.assert_outcomes(passed=2, deselected=5)
+
+
+def test_no_paths_runs_the_packaged_catalogue(pytester: pytest.Pytester) -> None:
+    """`pytest --target=X` in someone else's repository runs our suites, not theirs."""
+    pytester.makepyfile(test_theirs="def test_theirs():\n    raise AssertionError('must not run')\n")
+    result = pytester.runpytest_subprocess("--target=uvicorn-h11", "--scenario=http.scope.type", "-q")
+    result.assert_outcomes(passed=1)
+
+
+def test_plugin_is_inert_without_a_target(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=1)
+    assert "asgi-conformance" not in result.stdout.str()
+
+
+def test_target_fixture_without_a_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_selftest=VERDICT_SUITE)
+    result = pytester.runpytest_subprocess("test_selftest.py")
+    assert result.ret in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED)
+    assert "no target chosen" in result.stdout.str() + result.stderr.str()
+
+
+def test_start_failure_makes_error_cells_and_the_run_goes_on(pytester: pytest.Pytester, run_token: str) -> None:
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        "--target=uvicorn-h11",
+        f"--target-cmd={chaos_cmd('exit_at_start.py')} {{app}} {{port}}",
+        "--target-name=broken",
+        "--scenario=http.scope.type",
+        "--scenario=http.scope.raw_path",
+        f"--conformance-json={out}",
+    )
+    data = load_results(out)
+    got = verdicts(data)
+    assert got[("uvicorn-h11", "http.scope.type")] == "pass"
+    assert got[("broken", "http.scope.type")] == "error"
+    assert got[("broken", "http.scope.raw_path.value")] == "error"
+    broken = [r for r in data["results"] if r["target"] == "broken"]
+    assert all("exited with status 3" in r["message"] and "refuses to start" in r["message"] for r in broken)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_crash_mid_run_turns_the_rest_into_errors(pytester: pytest.Pytester, run_token: str) -> None:
+    out = pytester.path / "out.json"
+    pytester.makepyfile(
+        test_many=textwrap.dedent(
+            """
+            from asgi_conformance import MUST, Server, expect, scenario
+
+            def make(n):
+                @scenario(f"core.selftest.n{n}", f"case {n}", level=MUST, spec="selftest")
+                def case(server: Server) -> None:
+                    expect(server.echo("/echo").scope.get("type"), "http", "type")
+                return case
+
+            test_1, test_2, test_3, test_4, test_5 = (make(n) for n in range(1, 6))
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "test_many.py",
+        f"--target-cmd={chaos_cmd('die_after.py', '{app}', '{port}', '2')}",
+        "--target-name=dies",
+        f"--conformance-json={out}",
+    )
+    got = [r["verdict"] for r in load_results(out)["results"]]
+    assert got[:2] == ["pass", "pass"]
+    assert set(got[2:]) == {"error"}, got
+    assert "exited" in result.stdout.str()
+
+
+def test_xdist_keeps_verdicts(pytester: pytest.Pytester, run_token: str) -> None:
+    pytester.makepyfile(test_selftest=VERDICT_SUITE)
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        "test_selftest.py", "--target=uvicorn-h11", "-n", "2", f"--conformance-json={out}"
+    )
+    result.assert_outcomes(passed=2, failed=1, skipped=2, errors=1)
+    data = load_results(out)
+    jsonschema.validate(data, SCHEMA)
+    assert len(data["results"]) == 7
+    assert data["targets"][0]["stop"]["signal"] == "SIGTERM"

@@ -1,0 +1,139 @@
+"""Server process control: start, readiness, failure to start, hangs, stop, no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from asgi_conformance import client
+from asgi_conformance.process import ServerProcess, TargetStartError
+from asgi_conformance.targets import BUILTIN_TARGETS, from_command
+from asgi_conformance.timing import Timeouts
+
+from .conftest import chaos_cmd, processes_tagged
+
+FAST = Timeouts(scale=0.2)  # 4 s startup, 1 s stop grace: chaos targets never need more
+
+
+def _process(tmp_path: Path, command: str, app: str = "asgi_conformance.apps.serve:app") -> ServerProcess:
+    target = from_command(command, "chaos", None)
+    return ServerProcess(target, app=app, workdir=tmp_path, timeouts=FAST)
+
+
+@pytest.mark.parametrize("target_id", ["uvicorn-h11", "hypercorn", "daphne"])
+def test_starts_serves_and_stops_a_real_server(tmp_path: Path, run_token: str, target_id: str) -> None:
+    process = ServerProcess(
+        BUILTIN_TARGETS[target_id], app="asgi_conformance.apps.serve:app", workdir=tmp_path, timeouts=Timeouts()
+    )
+    process.start()
+    try:
+        assert process.alive
+        assert process.ready_after is not None
+        assert process.address is not None
+        outcome = client.exchange(process.address, client.build_request("GET", "/echo"), timeout=5)
+        assert isinstance(outcome, client.Response)
+        assert outcome.status == 200
+    finally:
+        result = process.stop()
+    assert not result.forced
+    assert result.signal == "SIGTERM"
+    assert result.exit_status in (0, -signal.SIGTERM)
+    assert process.stop() is result  # idempotent
+
+
+def test_exit_at_start_is_a_start_error_with_the_log_tail(tmp_path: Path, run_token: str) -> None:
+    process = _process(tmp_path, chaos_cmd("exit_at_start.py") + " {app} {port}")
+    began = time.monotonic()
+    with pytest.raises(TargetStartError) as raised:
+        process.start()
+    assert time.monotonic() - began < 3
+    assert "exited with status 3" in str(raised.value)
+    assert "refuses to start" in str(raised.value)
+
+
+@pytest.mark.parametrize("script", ["never_ready.py", "garbage.py"])
+def test_a_server_that_never_answers_well_fails_at_the_deadline(tmp_path: Path, run_token: str, script: str) -> None:
+    process = _process(tmp_path, chaos_cmd(script, "{port}") + " {app}")
+    began = time.monotonic()
+    with pytest.raises(TargetStartError) as raised:
+        process.start()
+    elapsed = time.monotonic() - began
+    assert FAST.startup <= elapsed < FAST.startup + FAST.stop_grace + 3
+    assert "not ready after" in str(raised.value)
+    assert not process.alive
+
+
+def test_sigterm_ignored_with_children_is_killed_as_a_group(tmp_path: Path, run_token: str) -> None:
+    process = _process(tmp_path, chaos_cmd("stubborn.py", "{app}", "{port}"))
+    process.start()
+    assert len(processes_tagged(run_token)) >= 3  # leader, uvicorn, sleeper
+    result = process.stop()
+    assert result.forced
+    assert result.exit_status == -signal.SIGKILL
+    assert result.seconds < FAST.stop_grace + 2
+    assert processes_tagged(run_token) == []
+
+
+def test_port_already_taken_is_retried(tmp_path: Path, run_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asgi_conformance.process as process_module
+
+    taken = process_module._free_port()
+    blocker = __import__("socket").create_server(("127.0.0.1", taken))
+    ports = iter([taken])
+    real = process_module._free_port
+    monkeypatch.setattr(process_module, "_free_port", lambda: next(ports, None) or real())
+    process = ServerProcess(
+        BUILTIN_TARGETS["uvicorn-h11"], app="asgi_conformance.apps.serve:app", workdir=tmp_path, timeouts=Timeouts()
+    )
+    try:
+        process.start()
+        assert process.address is not None
+        assert process.address.port != taken
+    finally:
+        process.stop()
+        blocker.close()
+
+
+def test_uds_and_fd_binds(tmp_path: Path, run_token: str) -> None:
+    for bind in ("uds", "fd"):
+        process = ServerProcess(
+            BUILTIN_TARGETS["hypercorn"],
+            app="asgi_conformance.apps.serve:app",
+            workdir=tmp_path / bind,
+            timeouts=Timeouts(),
+            bind=bind,  # type: ignore[arg-type]
+        )
+        process.start()
+        try:
+            assert process.address is not None
+            outcome = client.exchange(process.address, client.build_request("GET", "/echo"), timeout=5)
+            assert isinstance(outcome, client.Response)
+            assert outcome.status == 200
+        finally:
+            process.stop()
+        if bind == "uds":
+            assert process.address.uds is not None
+            assert not os.path.exists(process.address.uds)
+
+
+def test_log_slices(tmp_path: Path, run_token: str) -> None:
+    process = ServerProcess(
+        BUILTIN_TARGETS["uvicorn-h11"], app="asgi_conformance.apps.serve:app", workdir=tmp_path, timeouts=Timeouts()
+    )
+    process.start()
+    try:
+        assert process.address is not None
+        offset = process.log_offset()
+        client.exchange(process.address, client.build_request("GET", "/echo/slice-marker"), timeout=5)
+        assert process.wait_exit(0.0) is None
+        deadline = time.monotonic() + 5
+        while "slice-marker" not in process.log_slice(offset) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the access log line is written after the response
+        assert "slice-marker" in process.log_slice(offset)
+        assert "slice-marker" not in process.log_slice(0)[:offset]
+    finally:
+        process.stop()
