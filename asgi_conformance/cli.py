@@ -123,14 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument("--coverage", action="store_true", help="covered catalogue rows per section")
     listing.add_argument("--section", type=int, action="append", help="with --coverage: only this section")
     listing.add_argument("-v", "--verbose", action="store_true", help="with --coverage: every row, x = covered")
-    args = parser.parse_args(argv)
-    if args.command == "run":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and not {"-h", "--help"} & set(argv[1:2]):
+        # Everything after `run` is pytest's (argparse would take `--target=x` as its own).
         import pytest
 
         from .plugin import suites_dir
 
-        extra = [a for a in args.pytest_args if a != "--"]
-        return int(pytest.main([str(suites_dir()), *extra]))
+        return int(pytest.main([str(suites_dir()), *(a for a in argv[1:] if a != "--")]))
+    args = parser.parse_args(argv)
     if args.command == "targets":
         return cmd_targets(args, sys.stdout)
     return cmd_list(args, sys.stdout)

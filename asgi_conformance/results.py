@@ -56,6 +56,8 @@ def settle(phases: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
         return None
     if teardown is not None and teardown.get("verdict") == Verdict.ERROR and cell.get("verdict") != Verdict.ERROR:
         cell.update(verdict=Verdict.ERROR.value, message=teardown.get("message"), log=teardown.get("log"))
+    # What the cell cost: its setup (a dedicated server, say), call and teardown.
+    cell["duration_s"] = round(sum(float(p.get("duration_s") or 0) for p in phases.values()), 4)
     return cell
 
 

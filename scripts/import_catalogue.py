@@ -46,7 +46,7 @@ def parse(text: str) -> list[dict[str, object]]:
 def main() -> int:
     source = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/spec-catalogue.md")
     rows = parse(source.read_text(encoding="utf-8"))
-    ids = [r["id"] for r in rows]
+    ids = [str(r["id"]) for r in rows]
     if len(ids) != len(set(ids)):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         print(f"duplicate IDs in catalogue: {dupes}", file=sys.stderr)

@@ -11,7 +11,7 @@ import pytest
 
 from asgi_conformance import client
 from asgi_conformance.process import ServerProcess, TargetStartError
-from asgi_conformance.targets import BUILTIN_TARGETS, from_command
+from asgi_conformance.targets import BUILTIN_TARGETS, BindMode, from_command
 from asgi_conformance.timing import Timeouts
 
 from .conftest import chaos_cmd, processes_tagged
@@ -99,13 +99,14 @@ def test_port_already_taken_is_retried(tmp_path: Path, run_token: str, monkeypat
 
 
 def test_uds_and_fd_binds(tmp_path: Path, run_token: str) -> None:
-    for bind in ("uds", "fd"):
+    binds: tuple[BindMode, ...] = ("uds", "fd")
+    for bind in binds:
         process = ServerProcess(
             BUILTIN_TARGETS["hypercorn"],
             app="asgi_conformance.apps.serve:app",
             workdir=tmp_path / bind,
             timeouts=Timeouts(),
-            bind=bind,  # type: ignore[arg-type]
+            bind=bind,
         )
         process.start()
         try:

@@ -1,5 +1,6 @@
 """Chaos target: ignores SIGTERM and keeps children (uvicorn, plus a sleeper that ignores it too)."""
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -11,7 +12,5 @@ sleeper = subprocess.Popen(
 )
 server = subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--http", "h11", "--port", port])
 print(f"chaos: stubborn leader with children {sleeper.pid} and {server.pid}", flush=True)
-try:
+with contextlib.suppress(subprocess.TimeoutExpired):
     server.wait(timeout=300)
-except subprocess.TimeoutExpired:
-    pass

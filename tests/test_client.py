@@ -1,0 +1,171 @@
+"""The raw HTTP/1.1 client: every outcome kind, against tiny scripted socket servers."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from asgi_conformance import client
+
+Script = Callable[[socket.socket], None]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Script], client.Address]]:
+    """Run a one-connection scripted server in a thread; return its address."""
+    threads: list[threading.Thread] = []
+    listeners: list[socket.socket] = []
+
+    def start(script: Script) -> client.Address:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def run() -> None:
+            listener.settimeout(5)
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                script(conn)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        return client.Address(host="127.0.0.1", port=listener.getsockname()[1])
+
+    yield start
+    for thread in threads:
+        thread.join(timeout=5)
+    for listener in listeners:
+        listener.close()
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_response(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Mixed: Case\r\nContent-Length: 2\r\n\r\nok")
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Response)
+    assert (outcome.status, outcome.body, outcome.header(b"x-mixed")) == (200, b"ok", b"Case")
+
+
+def test_informational_responses_are_kept(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Response)
+    assert (outcome.status, outcome.informational) == (204, (103,))
+
+
+def test_closed_before_anything(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert outcome == client.Closed(b"")
+
+
+def test_closed_mid_response(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Closed)
+    assert outcome.received.endswith(b"abc")
+
+
+def test_reset(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Reset)
+
+
+def test_timeout_is_bounded(serve: Callable[[Script], client.Address]) -> None:
+    done = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        done.wait(5)
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=0.2)
+    done.set()
+    assert isinstance(outcome, client.Timeout)
+
+
+def test_malformed(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"\x00\xffgarbage\r\n\r\n")
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Malformed)
+    assert outcome.received.startswith(b"\x00\xff")
+
+
+def test_oversized_response_is_malformed(
+    serve: Callable[[Script], client.Address], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "MAX_RESPONSE_BYTES", 1000)
+
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000)
+
+    outcome = client.exchange(serve(script), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Malformed)
+    assert "larger than" in outcome.error
+
+
+def test_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    outcome = client.exchange(client.Address(host="127.0.0.1", port=port), b"GET / HTTP/1.1\r\n\r\n", timeout=1)
+    assert isinstance(outcome, client.Refused)
+
+
+def test_keep_alive_and_head(serve: Callable[[Script], client.Address]) -> None:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")  # HEAD: no body follows
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+
+    with client.Connection(serve(script), 5) as conn:
+        conn.send(client.build_request("HEAD", "/"))
+        head = conn.response("HEAD")
+        conn.send(client.build_request("GET", "/"))
+        get = conn.response("GET")
+    assert isinstance(head, client.Response)
+    assert head.body == b""
+    assert isinstance(get, client.Response)
+    assert get.body == b"hello"
+
+
+def test_build_request_keeps_bytes_case_and_order() -> None:
+    data = client.build_request("POST", b"/a%2Fb?x", [("X-MiXeD", "1"), (b"x-dup", b"a"), (b"X-Dup", b"b")], b"hi")
+    assert data == (
+        b"POST /a%2Fb?x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MiXeD: 1\r\nx-dup: a\r\nX-Dup: b\r\n"
+        b"Content-Length: 2\r\n\r\nhi"
+    )
+    assert client.build_request("GET", "/", host=None, version="HTTP/1.0") == b"GET / HTTP/1.0\r\n\r\n"
