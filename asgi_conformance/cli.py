@@ -14,25 +14,33 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["load_suites", "main"]
+__all__ = ["SUITES_PACKAGE", "load_suites", "main"]
+
+SUITES_PACKAGE = "asgi_conformance_suites"
 
 
 def load_suites(directory: Path | None = None) -> None:
-    """Import every suite module so its scenarios register (without running pytest)."""
+    """Import every suite module so its scenarios register (without running pytest).
+
+    The directory is imported as a package (as pytest does), so suites may share
+    helpers through relative imports.
+    """
     if directory is None:
         from .plugin import suites_dir
 
         directory = suites_dir()
-    for path in sorted(directory.glob("test_*.py")):
-        name = f"asgi_conformance_suite_{path.stem}"
-        if name in sys.modules:
-            continue
-        spec = importlib.util.spec_from_file_location(name, path)
+    package = SUITES_PACKAGE
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, directory / "__init__.py", submodule_search_locations=[str(directory)]
+        )
         if spec is None or spec.loader is None:
-            continue
+            raise ImportError(f"cannot import the suites in {directory}")
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+        sys.modules[package] = module
         spec.loader.exec_module(module)
+    for path in sorted(directory.glob("test_*.py")):
+        importlib.import_module(f"{package}.{path.stem}")
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:

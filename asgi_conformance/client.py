@@ -167,6 +167,17 @@ def build_request(
 
 
 @dataclass
+class _Partial:
+    """A response read so far (kept across a Timeout so reading can resume)."""
+
+    head: h11.Response | None = None
+    informational: list[int] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+    received: bytearray = field(default_factory=bytearray)
+    eof: bool = False
+
+
+@dataclass
 class _Transcript:
     sent: bytearray = field(default_factory=bytearray)
     received: bytearray = field(default_factory=bytearray)
@@ -189,6 +200,7 @@ class Connection:
         self._transcript = _Transcript()
         self._parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
         self._closed = False
+        self._pending: _Partial | None = None
         self.sock: socket.socket | None = None
         self.refused: Refused | None = None
         try:
@@ -215,7 +227,10 @@ class Connection:
         return True
 
     def response(self, method: str | bytes = "GET", timeout: float | None = None) -> Outcome:
-        """Read the next complete response; never raises for what the server does."""
+        """Read the next complete response; never raises for what the server does.
+
+        After a ``Timeout`` the same response stays pending: call again to wait longer.
+        """
         outcome = self._read(_bytes(method).upper(), Deadline(self.timeout if timeout is None else timeout))
         self._trace(outcome)
         return outcome
@@ -231,61 +246,64 @@ class Connection:
             return self.refused
         assert self.sock is not None
         parser = self._parser
-        if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
-            parser.start_next_cycle()
-        if parser.our_state is not h11.IDLE:
-            return Closed()  # the server ended the connection after the last response
-        parser.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        parser.send(h11.EndOfMessage())
-        received = bytearray()
-        head: h11.Response | None = None
-        informational: list[int] = []
-        body = bytearray()
-        eof = False
+        partial = self._pending
+        if partial is None:
+            if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
+                parser.start_next_cycle()
+            if parser.our_state is not h11.IDLE:
+                return Closed()  # the server ended the connection after the last response
+            parser.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
+            parser.send(h11.EndOfMessage())
+            partial = _Partial()
+        # A Timeout leaves the response pending: the next call goes on reading it.
+        self._pending = None
         while True:
             try:
                 event = parser.next_event()
             except h11.RemoteProtocolError as exc:
-                if eof and (head is not None or not received):
-                    return Closed(bytes(received))  # nothing, or a response cut short
-                return Malformed(str(exc), bytes(received))
+                if partial.eof and (partial.head is not None or not partial.received):
+                    return Closed(bytes(partial.received))  # nothing, or a response cut short
+                return Malformed(str(exc), bytes(partial.received))
             if event is h11.NEED_DATA:
                 if deadline.expired:
-                    return Timeout(bytes(received))
+                    self._pending = partial
+                    return Timeout(bytes(partial.received))
                 try:
                     self.sock.settimeout(max(deadline.remaining(), 0.001))
                     data = self.sock.recv(65536)
                 except TimeoutError:
-                    return Timeout(bytes(received))
+                    self._pending = partial
+                    return Timeout(bytes(partial.received))
                 except ConnectionResetError:
-                    return Reset(bytes(received))
+                    return Reset(bytes(partial.received))
                 except OSError as exc:
-                    return Malformed(f"{type(exc).__name__}: {exc}", bytes(received))
-                if len(received) + len(data) > MAX_RESPONSE_BYTES:
-                    return Malformed(f"response larger than {MAX_RESPONSE_BYTES} bytes", bytes(received))
-                eof = not data
-                received += data
+                    return Malformed(f"{type(exc).__name__}: {exc}", bytes(partial.received))
+                if len(partial.received) + len(data) > MAX_RESPONSE_BYTES:
+                    return Malformed(f"response larger than {MAX_RESPONSE_BYTES} bytes", bytes(partial.received))
+                partial.eof = not data
+                partial.received += data
                 self._transcript.received += data[: 4 * TRACE_BYTES]
                 parser.receive_data(data)
                 continue
             if isinstance(event, h11.InformationalResponse):
-                informational.append(event.status_code)
+                partial.informational.append(event.status_code)
             elif isinstance(event, h11.Response):
-                head = event
+                partial.head = event
             elif isinstance(event, h11.Data):
-                body += event.data
+                partial.body += event.data
             elif isinstance(event, h11.EndOfMessage):
+                head = partial.head
                 assert head is not None
                 return Response(
                     status=head.status_code,
                     reason=bytes(head.reason),
                     http_version=bytes(head.http_version),
                     headers=tuple((bytes(k), bytes(v)) for k, v in head.headers.raw_items()),
-                    body=bytes(body),
-                    informational=tuple(informational),
+                    body=bytes(partial.body),
+                    informational=tuple(partial.informational),
                 )
             elif isinstance(event, h11.ConnectionClosed):
-                return Closed(bytes(received))
+                return Closed(bytes(partial.received))
 
     def close(self) -> None:
         if self.sock is not None and not self._closed:

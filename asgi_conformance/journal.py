@@ -42,15 +42,27 @@ class Journal:
                 found.append(value)
         return found
 
-    def wait_for(self, stream: str, match: Callable[[Record], bool], timeout: float) -> Record | None:
-        """The first record of ``stream`` that matches, waiting up to ``timeout`` seconds."""
+    def wait_for(
+        self,
+        stream: str,
+        match: Callable[[Record], bool],
+        timeout: float,
+        *,
+        give_up: Callable[[], bool] | None = None,
+    ) -> Record | None:
+        """The first record of ``stream`` that matches, waiting up to ``timeout`` seconds.
+
+        ``give_up`` ends the wait early (after one last look) once it returns True, e.g.
+        when the process that would write the record has exited.
+        """
         deadline = Deadline(timeout)
         pause = 0.002
         while True:
+            stop = give_up is not None and give_up()
             for record in self.records(stream):
                 if match(record):
                     return record
-            if deadline.expired:
+            if stop or deadline.expired:
                 return None
             time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
             pause = min(pause * 2, 0.05)

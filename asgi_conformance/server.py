@@ -101,6 +101,13 @@ class Server:
         """Send a request to the echo app and return what it saw (fails the check if it can't)."""
         return parse_echo(self.request(method, target, headers, body, version=version, host=host))
 
+    def echo_over(
+        self, conn: client.Connection, target: str | bytes = "/echo", headers: Headers = (), *, method: str = "GET"
+    ) -> Echo:
+        """Send a request to the echo app on an open connection (keep-alive, pipelining)."""
+        conn.send(client.build_request(method, target, headers))
+        return parse_echo(conn.response(method))
+
     def control(self, name: str) -> Any:
         """GET a control path of the catalogue app and decode its JSON."""
         outcome = self.request("GET", f"/__asgi_conformance__/{name}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asgi_conformance.apps.mutants import MUTANTS, _load_all
-from asgi_conformance.cli import load_suites
+from asgi_conformance.cli import SUITES_PACKAGE, load_suites
 from asgi_conformance.plugin import suites_dir
 from asgi_conformance.requirements import all_requirements
 from asgi_conformance.scenarios import Scenario, all_scenarios, area_of, scenario_of
@@ -35,7 +35,7 @@ def test_at_least_forty_scenarios(scenarios: dict[str, Scenario]) -> None:
 def test_each_scenario_lives_in_the_file_its_area_names(scenarios: dict[str, Scenario]) -> None:
     seen = set()
     for name, module in list(sys.modules.items()):
-        if not name.startswith("asgi_conformance_suite_"):
+        if not name.startswith(SUITES_PACKAGE + "."):
             continue
         path = Path(inspect.getfile(module))
         for func in vars(module).values():

@@ -169,3 +169,22 @@ def test_build_request_keeps_bytes_case_and_order() -> None:
         b"Content-Length: 2\r\n\r\nhi"
     )
     assert client.build_request("GET", "/", host=None, version="HTTP/1.0") == b"GET / HTTP/1.0\r\n\r\n"
+
+
+def test_reading_resumes_after_a_timeout(serve: Callable[[Script], client.Address]) -> None:
+    go = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        go.wait(5)
+        conn.sendall(b"cd")
+
+    with client.Connection(serve(script), 5) as conn:
+        conn.send(client.build_request("GET", "/"))
+        first = conn.response(timeout=0.1)
+        go.set()
+        second = conn.response()
+    assert isinstance(first, client.Timeout)
+    assert isinstance(second, client.Response)
+    assert second.body == b"abcd"

@@ -12,7 +12,8 @@ the path) without restarting the server:
     stores ``key`` in the lifespan state dict after startup (a late mutation).
 anything else
     the echo app: reads the request body to the end, then answers 200 with the
-    typed-JSON scope and events it saw (see typedjson). A request with
+    typed-JSON scope and events it saw (see typedjson), with facts about the call
+    (counter, scope id, loop, the interface it was given). A request with
     ``x-ac-mutate: <token>`` also mutates its own scope *after* taking the snapshot,
     so a later request can show whether the change leaked.
 """
@@ -20,6 +21,7 @@ anything else
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -76,12 +78,22 @@ class Catalogue:
             await respond(send, 404, {"error": f"no control path {name!r}"})
 
     async def echo(self, call: int, scope: Scope, receive: Receive, send: Send) -> None:
-        snapshot = encode(scope)
-        events, digest, length = await read_body(receive)
+        # A scope that is a mapping but not a dict is still shown (as a dict); the
+        # interface facts say what it really was.
+        snapshot = encode(scope if isinstance(scope, dict) else dict(scope))
+        probe = ProbedReceive(receive)
+        events, digest, length = await read_body(probe)
         state = scope.get("state")
         app = {
             "call": call,
             "scope_id": id(scope),
+            "interface": {
+                "scope_class": f"{type(scope).__module__}.{type(scope).__qualname__}",
+                "scope_is_dict": isinstance(scope, dict),
+                "receive_callable": callable(receive),
+                "send_callable": callable(send),
+                "receive_awaitable": probe.awaitable,
+            },
             "pid": os.getpid(),
             "loop": aio.loop_identity(),
             "library": aio.library(),
@@ -104,6 +116,22 @@ class Catalogue:
         await send({"type": "websocket.send", "bytes": dumps({"scope": scope})})
         while (await receive()).get("type") != "websocket.disconnect":
             pass
+
+
+class ProbedReceive:
+    """``receive`` as the app awaits it, noting whether each call returned an awaitable."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.awaitable = True
+
+    async def __call__(self) -> Message:
+        result: Any = self.receive()
+        if inspect.isawaitable(result):
+            message: Message = await result
+            return message
+        self.awaitable = False  # a plain return value: not the interface the spec defines
+        return dict(result)
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

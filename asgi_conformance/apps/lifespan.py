@@ -4,7 +4,12 @@ The shared server runs ``normal``. Scenarios about failure, raising and shutdown
 start a dedicated server whose app attribute (asgi_conformance.apps.serve) selects
 another handler. Each handler records what it received in the in-process stash
 (read back through ``/__asgi_conformance__/lifespan``) and in the journal stream
-``lifespan`` (read after the process is gone).
+``lifespan`` (read after the process is gone). Records of one process land in that
+stream in the order they happened, so a scenario can judge order by position.
+
+``HeldRequests`` adds the path ``/hold/<token>``: a request the app answers only
+once the harness opens gate ``release``, for scenarios about what happens to
+requests in flight when the server stops.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ from typing import Any
 from . import aio, journal
 from .typedjson import encode
 
-__all__ = ["FAILED_MARKER", "HANDLERS", "LifespanStash", "StateMarker"]
+__all__ = [
+    "FAILED_MARKER",
+    "HANDLERS",
+    "HOLD_PREFIX",
+    "STATE_KEYS_AT_STARTUP",
+    "HeldRequests",
+    "LifespanStash",
+    "StateMarker",
+]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -28,6 +41,9 @@ Send = Callable[[Message], Awaitable[None]]
 # What the app puts in startup.failed / shutdown.failed; scenarios look for it in the log.
 FAILED_MARKER = "asgi-conformance-lifespan-failed-7f3a"
 STATE_KEYS_AT_STARTUP = ("token", "counter", "obj", "startup_key")
+HOLD_PREFIX = "/hold/"
+# A server that keeps sending non-startup events first is judged on the first few.
+MAX_EVENTS_BEFORE_STARTUP = 8
 
 
 class StateMarker:
@@ -58,22 +74,36 @@ class LifespanStash:
         journal.write("lifespan", {"kind": "call", "n": self.calls, "loop": self.loop})
 
     def on_event(self, message: Message) -> None:
-        record = {"kind": "event", "type": message.get("type"), "t": time.time()}
+        record: dict[str, Any] = {"kind": "event", "type": message.get("type"), "t": time.time()}
+        if message.get("type") == "lifespan.shutdown" and self.state is not None:
+            # What the app still finds in its namespace when asked to clean up.
+            record["state_keys"] = sorted(self.state)
         self.events.append(record)
         journal.write("lifespan", record)
 
-    async def send(self, send: Send, message: Message) -> None:
-        """Send a lifespan message and record whether ``send()`` raised."""
+    async def send(self, send: Send, message: Message, label: str | None = None, *, reraise: bool = False) -> None:
+        """Send a lifespan message and record whether ``send()`` raised.
+
+        ``reraise`` lets the exception propagate after it is recorded, as a typical app
+        does: a server may signal a failure that way (hypercorn raises from ``send`` on
+        ``startup.failed`` and exits when the exception reaches it).
+        """
         outcome: dict[str, Any] = {"type": message.get("type"), "raised": None}
+        if label is not None:
+            outcome["label"] = label
+        raised: Exception | None = None
         try:
             await send(message)
         except Exception as exc:  # the exception *is* the observation
+            raised = exc
             outcome["raised"] = type(exc).__name__
             outcome["oserror"] = isinstance(exc, OSError)
         self.sends.append(outcome)
         journal.write("lifespan", {"kind": "send", **outcome})
         if outcome["raised"] is None and message.get("type") == "lifespan.startup.complete":
             self.startup_complete = True
+        if raised is not None and reraise:
+            raise raised
 
     def setup_state(self, scope: Scope) -> None:
         state = scope.get("state")
@@ -127,6 +157,13 @@ async def _serve_until_shutdown(receive: Receive, send: Send, stash: LifespanSta
 
 async def normal(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
     message = await _startup(scope, receive, stash)
+    # Record whatever comes before lifespan.startup (ls.startup.first_event judges it),
+    # but still start up, so a server that gets the order wrong keeps serving.
+    for _ in range(MAX_EVENTS_BEFORE_STARTUP):
+        if message.get("type") in ("lifespan.startup", "lifespan.shutdown"):
+            break
+        message = await receive()
+        stash.on_event(message)
     if message.get("type") == "lifespan.startup":
         await _complete_startup(scope, send, stash)
     await _serve_until_shutdown(receive, send, stash)
@@ -134,12 +171,12 @@ async def normal(scope: Scope, receive: Receive, send: Send, stash: LifespanStas
 
 async def startup_failed(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
     await _startup(scope, receive, stash)
-    await stash.send(send, {"type": "lifespan.startup.failed", "message": FAILED_MARKER})
+    await stash.send(send, {"type": "lifespan.startup.failed", "message": FAILED_MARKER}, reraise=True)
 
 
 async def startup_failed_no_message(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
     await _startup(scope, receive, stash)
-    await stash.send(send, {"type": "lifespan.startup.failed"})
+    await stash.send(send, {"type": "lifespan.startup.failed"}, reraise=True)
 
 
 async def raise_on_scope(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
@@ -182,7 +219,7 @@ async def shutdown_failed(scope: Scope, receive: Receive, send: Send, stash: Lif
         message = await receive()
         stash.on_event(message)
         if message.get("type") == "lifespan.shutdown":
-            await stash.send(send, {"type": "lifespan.shutdown.failed", "message": FAILED_MARKER})
+            await stash.send(send, {"type": "lifespan.shutdown.failed", "message": FAILED_MARKER}, reraise=True)
             return
 
 
@@ -199,6 +236,15 @@ async def invalid_send(scope: Scope, receive: Receive, send: Send, stash: Lifesp
     await _serve_until_shutdown(receive, send, stash)
 
 
+async def out_of_order(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
+    """Sends shutdown.complete during startup and startup.complete twice, then serves."""
+    await _startup(scope, receive, stash)
+    await stash.send(send, {"type": "lifespan.shutdown.complete"}, label="before-startup-complete")
+    await _complete_startup(scope, send, stash)
+    await stash.send(send, {"type": "lifespan.startup.complete"}, label="duplicate")
+    await _serve_until_shutdown(receive, send, stash)
+
+
 Handler = Callable[[Scope, Receive, Send, LifespanStash], Awaitable[None]]
 
 HANDLERS: dict[str, Handler] = {
@@ -212,4 +258,49 @@ HANDLERS: dict[str, Handler] = {
     "shutdown_failed": shutdown_failed,
     "returns_early": returns_early,
     "invalid_send": invalid_send,
+    "out_of_order": out_of_order,
 }
+
+
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class HeldRequests:
+    """Serves ``/hold/<token>`` itself (answered once gate ``release`` opens); passes the rest on.
+
+    The request journals ``hold``/``start`` when it arrives and ``hold``/``end`` (with how it
+    ended: completed, cancelled, raised) when it is over, in the ``lifespan`` stream, so its
+    records and the lifespan's are in one order.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path")
+        if scope.get("type") == "http" and isinstance(path, str) and path.startswith(HOLD_PREFIX):
+            await self.hold(receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    async def hold(receive: Receive, send: Send) -> None:
+        await receive()  # the (empty) request body
+        journal.write("lifespan", {"kind": "hold", "phase": "start"})
+        how = "cancelled"  # what is left if the server cancels the task (a BaseException)
+        try:
+            opened = await journal.wait_gate("release", limit=60.0)
+            body = b"released" if opened else b"gave up waiting"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            how = "completed" if opened else "gave-up"
+        except Exception as exc:  # e.g. send() after the server closed the connection
+            how = f"raised {type(exc).__name__}"
+        finally:
+            journal.write("lifespan", {"kind": "hold", "phase": "end", "how": how})

@@ -2,14 +2,16 @@
 
 ``app`` is the catalogue with the normal lifespan handler; it is what the shared
 server per target runs. The other attributes differ only in their lifespan handler
-and are served by dedicated processes that lifespan scenarios start. When
-``ASGI_CONFORMANCE_MUTANT`` names a mutant (see mutants), every attribute is wrapped
-in it: that is how the harness's own tests prove a scenario can fail.
+(``stop_probe`` also holds requests on ``/hold/<token>``) and are served by dedicated
+processes that lifespan scenarios start. When ``ASGI_CONFORMANCE_MUTANT`` names a
+mutant (see mutants), every attribute is wrapped in it: that is how the harness's own
+tests prove a scenario can fail.
 """
 
 from __future__ import annotations
 
 from .catalogue import Catalogue
+from .lifespan import HeldRequests
 from .mutants import wrap_from_environment
 
 __all__ = [
@@ -17,12 +19,14 @@ __all__ = [
     "gated_shutdown",
     "gated_startup",
     "invalid_send",
+    "out_of_order",
     "raise_after_startup",
     "raise_on_scope",
     "returns_early",
     "shutdown_failed",
     "startup_failed",
     "startup_failed_no_message",
+    "stop_probe",
 ]
 
 app = wrap_from_environment(Catalogue("normal"))
@@ -35,3 +39,5 @@ gated_shutdown = wrap_from_environment(Catalogue("gated_shutdown"))
 shutdown_failed = wrap_from_environment(Catalogue("shutdown_failed"))
 returns_early = wrap_from_environment(Catalogue("returns_early"))
 invalid_send = wrap_from_environment(Catalogue("invalid_send"))
+out_of_order = wrap_from_environment(Catalogue("out_of_order"))
+stop_probe = wrap_from_environment(HeldRequests(Catalogue("gated_shutdown")))
