@@ -4,26 +4,18 @@ Three kinds of observation:
 
 * the shared server's lifespan stash (``server.control("lifespan")``): the scope and
   the events the lifespan task saw under the normal handler;
-* dedicated runs that several scenarios judge, started once per target
-  (``session_launcher`` + ``shared_run``): a failed startup, an app that raises, a stop
-  with a request in flight and a slow cleanup;
+* dedicated runs that several scenarios judge, started once per target (the session
+  fixtures in conftest.py): a failed startup, an app that raises, a stop with a
+  request in flight and a slow cleanup;
 * dedicated runs for one scenario (``launcher``): a gated startup, odd sends.
 
-The app records what it saw in the journal stream ``lifespan`` (records of one process
-are in the order they happened). Every wait has a deadline from ``Timeouts``; the few
-waits for something *not* to happen are bounded by ``timeouts.hold`` and say so.
+How runs are driven and observed is in lifespan_runs.py.
 """
 
 from __future__ import annotations
 
 import select
 import socket
-import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
-
-import pytest
 
 from asgi_conformance import (
     INFO,
@@ -32,7 +24,6 @@ from asgi_conformance import (
     SHOULD,
     Launcher,
     Server,
-    ServerProcess,
     check,
     client,
     fail,
@@ -41,291 +32,27 @@ from asgi_conformance import (
     scenario,
     unsupported,
 )
-from asgi_conformance.apps.lifespan import FAILED_MARKER, HOLD_PREFIX
+from asgi_conformance.apps.lifespan import FAILED_MARKER
 from asgi_conformance.apps.typedjson import loads
 from asgi_conformance.server import parse_echo
-from asgi_conformance.timing import Deadline
 
-Record = dict[str, Any]
-T = TypeVar("T")
+from .lifespan_runs import (
+    ErrorRun,
+    ExitObservation,
+    StopRun,
+    describe_sends,
+    exit_or_serve,
+    first_words,
+    graceful_stop,
+    index_of,
+    is_event,
+    is_hold,
+    is_send,
+    lifespan_stash,
+    wait_record,
+)
 
 LIFESPAN_SPEC_VERSIONS = ("1.0", "2.0")
-EXIT_CHECK_S = 0.05  # how often a journal wait also looks whether the process has exited
-
-
-# -- waiting on the journal ------------------------------------------------------------
-
-
-def _event(kind: str) -> Callable[[Record], bool]:
-    return lambda r: r.get("kind") == "event" and r.get("type") == kind
-
-
-def _sent(kind: str, label: str | None = None) -> Callable[[Record], bool]:
-    return lambda r: r.get("kind") == "send" and r.get("type") == kind and r.get("label") == label
-
-
-def _hold(phase: str) -> Callable[[Record], bool]:
-    return lambda r: r.get("kind") == "hold" and r.get("phase") == phase
-
-
-def wait_record(process: ServerProcess, match: Callable[[Record], bool], seconds: float) -> Record | None:
-    """The first ``lifespan`` record that matches, waiting up to ``seconds``.
-
-    Gives up early once the process has exited (after one last look): nothing more
-    can be written then.
-    """
-    deadline = Deadline(seconds)
-    while True:
-        exited = process.exit_status() is not None
-        found = process.journal.wait_for("lifespan", match, min(EXIT_CHECK_S, deadline.remaining()))
-        if found is not None or exited or deadline.expired:
-            return found
-
-
-def _index(records: list[Record], match: Callable[[Record], bool]) -> int | None:
-    return next((i for i, r in enumerate(records) if match(r)), None)
-
-
-def _sends(records: list[Record]) -> str:
-    """What the app's sends met, for notes: ``type: raised X`` per send."""
-    parts = [
-        f"send({r.get('type')}): {'raised ' + str(r['raised']) if r.get('raised') else 'returned'}"
-        for r in records
-        if r.get("kind") == "send"
-    ]
-    return "; ".join(parts) or "the app sent nothing"
-
-
-# -- stopping --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StopInfo:
-    """How a dedicated process ended after the harness asked it to stop."""
-
-    signal: str
-    exit_status: int | None
-    forced: bool
-
-    def describe(self) -> str:
-        how = " (still running after the grace period: killed)" if self.forced else ""
-        return f"stop signal {self.signal}, exit status {self.exit_status}{how}"
-
-
-def finish_stop(process: ServerProcess, sent: str) -> StopInfo:
-    """After the stop signal went out: wait for the exit (grace period), then make sure."""
-    status = process.wait_exit(process.timeouts.stop_grace)
-    result = process.stop()
-    return StopInfo(sent, result.exit_status, status is None)
-
-
-def graceful_stop(process: ServerProcess) -> StopInfo:
-    """Send the target's stop signal to the leader and wait for the exit."""
-    if process.exit_status() is not None:
-        return StopInfo("none (had already exited)", process.stop().exit_status, False)
-    sig = process.target.stop_signal
-    process.signal(sig)
-    return finish_stop(process, sig.name)
-
-
-# -- runs shared between scenarios (and suites) ---------------------------------------
-
-_RUNS: weakref.WeakKeyDictionary[Launcher, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-def shared_run(launcher: Launcher, app: str, observe: Callable[[Launcher, str], T]) -> T:
-    """One dedicated run of ``app`` per session launcher (so per target), whoever asks first."""
-    runs = _RUNS.setdefault(launcher, {})
-    if app not in runs:
-        runs[app] = observe(launcher, app)
-    return cast(T, runs[app])
-
-
-@dataclass(frozen=True)
-class ExitObservation:
-    """What a dedicated process did first: exit (with which status) or serve a request."""
-
-    first: str
-    exit_status: int | None
-    log: str
-    records: tuple[Record, ...] = ()
-
-
-def _exit_or_serve(launcher: Launcher, app: str) -> tuple[ServerProcess, ExitObservation]:
-    process = launcher.start(app, wait_ready=False)
-    first = process.wait_exit_or_ready(launcher.timeouts.startup)
-    records = tuple(process.journal.records("lifespan"))
-    return process, ExitObservation(first, process.exit_status(), process.log_tail(16_000), records)
-
-
-def observe_exit_or_serve(launcher: Launcher, app: str) -> ExitObservation:
-    return _exit_or_serve(launcher, app)[1]
-
-
-@dataclass(frozen=True)
-class ErrorRun:
-    """A run whose lifespan app raised: did it serve, what did lifespan get, how did it stop."""
-
-    first: str
-    request: client.Outcome | None
-    stop: StopInfo
-    records: tuple[Record, ...]
-    log: str
-
-    def count(self, match: Callable[[Record], bool]) -> int:
-        return sum(1 for r in self.records if match(r))
-
-
-def observe_error_run(launcher: Launcher, app: str) -> ErrorRun:
-    """Start ``app`` (its lifespan raises), send one request if it serves, then stop it."""
-    process = launcher.start(app, wait_ready=False)
-    first = process.wait_exit_or_ready(launcher.timeouts.startup)
-    request = None
-    if first == "ready":
-        assert process.address is not None
-        request = client.exchange(
-            process.address,
-            client.build_request("GET", "/echo/after-lifespan-error"),
-            timeout=launcher.timeouts.request,
-        )
-    stop = graceful_stop(process)
-    records = tuple(process.journal.records("lifespan"))
-    return ErrorRun(first, request, stop, records, process.log_tail(16_000))
-
-
-@dataclass(frozen=True)
-class StopRun:
-    """A stop with one request in flight and a lifespan cleanup the harness holds open.
-
-    ``shutdown`` is the journal record of ``lifespan.shutdown`` (None if never sent);
-    ``open_at_shutdown`` whether the client's connection was still open when it was
-    first seen; ``exited_before_complete`` whether the process ended while the app
-    was still cleaning up (shutdown gate closed).
-    """
-
-    stop: StopInfo
-    held: str
-    shutdown: Record | None
-    shutdown_while_held: bool
-    open_at_shutdown: bool | None
-    exited_before_complete: bool
-    complete_sent: Record | None
-    records: tuple[Record, ...]
-    log: str
-
-
-def _drain(conn: client.Connection) -> tuple[bytes, bool]:
-    """Read what the server has sent so far without waiting; and whether it closed."""
-    sock = conn.sock
-    if sock is None:
-        return b"", True
-    received = b""
-    sock.setblocking(False)
-    try:
-        while len(received) < 65536:
-            data = sock.recv(4096)
-            if not data:
-                return received, True
-            received += data
-    except BlockingIOError:
-        return received, False
-    except OSError:
-        return received, True
-    finally:
-        sock.setblocking(True)
-    return received, False
-
-
-def observe_stop_run(launcher: Launcher, app: str) -> StopRun:
-    """Hold a request, send the stop signal, release the request, then let cleanup finish."""
-    t = launcher.timeouts
-    process = launcher.start(app)
-    assert process.address is not None
-    with client.Connection(process.address, t.request) as conn:
-        conn.send(client.build_request("GET", f"{HOLD_PREFIX}stop", [("Connection", "close")]))
-        if wait_record(process, _hold("start"), t.event) is None:
-            raise RuntimeError(f"the held request never reached the app: {client.describe(conn.response(timeout=0))}")
-        sig = process.target.stop_signal
-        process.signal(sig)
-        # Negative wait, bounded by timeouts.hold: lifespan.shutdown must not come while a request is in flight.
-        shutdown = wait_record(process, _event("lifespan.shutdown"), t.hold)
-        shutdown_while_held = shutdown is not None
-        open_at_shutdown: bool | None = None
-        if shutdown is not None:
-            early, closed = _drain(conn)
-            open_at_shutdown = not closed
-            held = f"the server closed it before shutdown ({len(early)} bytes)" if closed else "still open"
-            process.journal.open_gate("release")
-        else:
-            process.journal.open_gate("release")
-            held = client.describe(conn.response(timeout=t.request))
-            shutdown = wait_record(process, _event("lifespan.shutdown"), t.stop_grace)
-            if shutdown is not None:
-                open_at_shutdown = not _drain(conn)[1]
-        exited_before_complete = False
-        complete_sent = None
-        if shutdown is not None:
-            # Negative wait, bounded by timeouts.hold: the process must not end while the app cleans up.
-            exited_before_complete = process.wait_exit(t.hold) is not None
-            process.journal.open_gate("shutdown")
-            complete_sent = wait_record(process, _sent("lifespan.shutdown.complete"), t.event)
-        stop = finish_stop(process, sig.name)
-    return StopRun(
-        stop=stop,
-        held=held,
-        shutdown=shutdown,
-        shutdown_while_held=shutdown_while_held,
-        open_at_shutdown=open_at_shutdown,
-        exited_before_complete=exited_before_complete,
-        complete_sent=complete_sent,
-        records=tuple(process.journal.records("lifespan")),
-        log=process.log_tail(16_000),
-    )
-
-
-@pytest.fixture(scope="session")
-def startup_failed_run(session_launcher: Launcher) -> ExitObservation:
-    return shared_run(session_launcher, "startup_failed", observe_exit_or_serve)
-
-
-@pytest.fixture(scope="session")
-def startup_failed_no_message_run(session_launcher: Launcher) -> ExitObservation:
-    return shared_run(session_launcher, "startup_failed_no_message", observe_exit_or_serve)
-
-
-@pytest.fixture(scope="session")
-def raise_on_scope_run(session_launcher: Launcher) -> ErrorRun:
-    return shared_run(session_launcher, "raise_on_scope", observe_error_run)
-
-
-@pytest.fixture(scope="session")
-def raise_after_startup_run(session_launcher: Launcher) -> ErrorRun:
-    return shared_run(session_launcher, "raise_after_startup", observe_error_run)
-
-
-@pytest.fixture(scope="session")
-def stop_run(session_launcher: Launcher) -> StopRun:
-    return shared_run(session_launcher, "stop_probe", observe_stop_run)
-
-
-def _first(observed: str) -> str:
-    return {
-        "ready": "it answered a request",
-        "exited": "it exited",
-        "timeout": "neither exited nor answered before the deadline",
-    }.get(observed, observed)
-
-
-def lifespan_stash(server: Server) -> dict[str, Any]:
-    """What the shared server's lifespan task saw; fails if lifespan never ran."""
-    stash: dict[str, Any] = server.control("lifespan")
-    check(
-        isinstance(stash.get("calls"), int) and stash["calls"] >= 1,
-        "the app's lifespan handler was never called with a scope of type 'lifespan'",
-        expected="one lifespan call before serving",
-        observed=stash,
-    )
-    return stash
 
 
 # -- scope -----------------------------------------------------------------------------
@@ -473,7 +200,7 @@ def test_startup_blocks(launcher: Launcher) -> None:
     """The app's startup waits on a gate; a request sent meanwhile must not reach the app."""
     t = launcher.timeouts
     process = launcher.start("gated_startup", wait_ready=False)
-    if wait_record(process, _event("lifespan.startup"), t.startup) is None:
+    if wait_record(process, is_event("lifespan.startup"), t.startup) is None:
         fail(
             "the app never received lifespan.startup",
             expected="lifespan.startup",
@@ -502,7 +229,7 @@ def test_startup_blocks(launcher: Launcher) -> None:
         first == "ready",
         "the server did not serve after lifespan.startup.complete",
         expected="it answers requests",
-        observed=_first(first),
+        observed=first_words(first),
     )
 
 
@@ -518,12 +245,12 @@ def _readable(sock: socket.socket, seconds: float) -> bool:
     requires=("lifespan",),
 )
 def test_startup_failed_exits(startup_failed_run: ExitObservation) -> None:
-    note(_sends(list(startup_failed_run.records)))
+    note(describe_sends(list(startup_failed_run.records)))
     check(
         startup_failed_run.first == "exited",
         "the server went on after lifespan.startup.failed",
         expected="the process exits without serving",
-        observed=_first(startup_failed_run.first),
+        observed=first_words(startup_failed_run.first),
     )
     check(
         FAILED_MARKER in startup_failed_run.log,
@@ -549,18 +276,18 @@ def test_startup_failed_without_message(
     as it does when the message is there, and not trip over the missing key.
     """
     without = startup_failed_no_message_run
-    note(_sends(list(without.records)))
+    note(describe_sends(list(without.records)))
     check(
         without.first != "timeout",
         "the server neither exited nor served after lifespan.startup.failed without a message",
         expected="exits (or reacts as with a message)",
-        observed=_first(without.first),
+        observed=first_words(without.first),
     )
     check(
         without.first == startup_failed_run.first,
         "the server reacts differently when 'message' is missing",
-        expected=f"as with a message: {_first(startup_failed_run.first)}",
-        observed=_first(without.first),
+        expected=f"as with a message: {first_words(startup_failed_run.first)}",
+        observed=first_words(without.first),
     )
     check(
         "KeyError: 'message'" not in without.log,
@@ -583,7 +310,7 @@ def test_startup_failed_exit_status(startup_failed_run: ExitObservation) -> None
         startup_failed_run.first != "timeout",
         "after lifespan.startup.failed the server neither exited nor served",
         expected="exit (any status) or serve",
-        observed=_first(startup_failed_run.first),
+        observed=first_words(startup_failed_run.first),
     )
     if startup_failed_run.first == "exited":
         record(startup_failed_run.exit_status)
@@ -600,7 +327,7 @@ def _judge_continues(run: ErrorRun, what: str) -> None:
         run.first == "ready",
         f"the server did not go on serving after {what}",
         expected="it serves requests without lifespan",
-        observed=_first(run.first),
+        observed=first_words(run.first),
     )
     assert run.request is not None
     parse_echo(run.request, "the echo app's 200 response after the lifespan error")
@@ -625,7 +352,7 @@ def test_raise_on_scope_continues(raise_on_scope_run: ErrorRun) -> None:
     requires=("lifespan",),
 )
 def test_raise_after_startup_continues(raise_after_startup_run: ErrorRun) -> None:
-    if raise_after_startup_run.count(_event("lifespan.startup")) == 0:
+    if raise_after_startup_run.count(is_event("lifespan.startup")) == 0:
         note("the app never received lifespan.startup before raising")
     _judge_continues(raise_after_startup_run, "the app raised after receiving lifespan.startup")
 
@@ -668,7 +395,7 @@ def test_no_more_events_after_error(raise_on_scope_run: ErrorRun, raise_after_st
 def test_shutdown_sent_on_stop(stop_run: StopRun) -> None:
     """Implied by the definition of lifespan.shutdown (the event exists for this moment): MUST."""
     note(stop_run.stop.describe())
-    count = sum(1 for r in stop_run.records if _event("lifespan.shutdown")(r))
+    count = sum(1 for r in stop_run.records if is_event("lifespan.shutdown")(r))
     check(
         count == 1,
         f"lifespan.shutdown after {stop_run.stop.signal}",
@@ -695,8 +422,8 @@ def test_shutdown_after_connections(stop_run: StopRun) -> None:
         note("no lifespan.shutdown was sent (ls.shutdown.sent_on_stop judges that)")
         return
     records = list(stop_run.records)
-    ended = _index(records, _hold("end"))
-    began = _index(records, _event("lifespan.shutdown"))
+    ended = index_of(records, is_hold("end"))
+    began = index_of(records, is_event("lifespan.shutdown"))
     request_over = ended is not None and began is not None and ended < began
     if stop_run.shutdown_while_held:
         how = records[ended].get("how") if ended is not None else "still running"
@@ -745,9 +472,9 @@ def test_shutdown_failed(launcher: Launcher) -> None:
     stop = graceful_stop(process)
     log = process.log_slice(offset)
     records = process.journal.records("lifespan")
-    note(f"{stop.describe()}; {_sends(records)}")
+    note(f"{stop.describe()}; {describe_sends(records)}")
     check(
-        any(_sent("lifespan.shutdown.failed")(r) for r in records),
+        any(is_send("lifespan.shutdown.failed")(r) for r in records),
         "the app never got to send lifespan.shutdown.failed",
         expected="lifespan.shutdown then the app's failed message",
         observed=[r.get("type") for r in records],
@@ -773,7 +500,7 @@ def test_shutdown_failed(launcher: Launcher) -> None:
 )
 def test_send_invalid_type(launcher: Launcher) -> None:
     process = launcher.start("invalid_send", wait_ready=False)
-    sent = wait_record(process, _sent("lifespan.bogus"), launcher.timeouts.startup)
+    sent = wait_record(process, is_send("lifespan.bogus"), launcher.timeouts.startup)
     check(
         sent is not None and sent.get("raised") is not None,
         "send({'type': 'lifespan.bogus'}) did not raise",
@@ -798,14 +525,14 @@ def test_send_out_of_order(launcher: Launcher) -> None:
     """
     process = launcher.start("out_of_order", wait_ready=False)
     t = launcher.timeouts
-    early = wait_record(process, _sent("lifespan.shutdown.complete", "before-startup-complete"), t.startup)
-    duplicate = wait_record(process, _sent("lifespan.startup.complete", "duplicate"), t.event)
+    early = wait_record(process, is_send("lifespan.shutdown.complete", "before-startup-complete"), t.startup)
+    duplicate = wait_record(process, is_send("lifespan.startup.complete", "duplicate"), t.event)
     first = process.wait_exit_or_ready(t.startup)
     seen = {
         "shutdown.complete before startup.complete": "never returned" if early is None else early.get("raised"),
         "startup.complete twice": "never returned" if duplicate is None else duplicate.get("raised"),
     }
-    note(f"afterwards: {_first(first)}")
+    note(f"afterwards: {first_words(first)}")
     silent = [what for what, raised in seen.items() if raised is None]
     check(
         not silent and early is not None and duplicate is not None,
@@ -824,11 +551,11 @@ def test_send_out_of_order(launcher: Launcher) -> None:
 )
 def test_app_returns_early(launcher: Launcher) -> None:
     """The cell is serve / exit; hanging is the one illegal outcome."""
-    observed = _exit_or_serve(launcher, "returns_early")[1]
+    observed = exit_or_serve(launcher, "returns_early")[1]
     check(
         observed.first != "timeout",
         "after the lifespan app returned early the server neither served nor exited",
         expected="serve or exit",
-        observed=_first(observed.first),
+        observed=first_words(observed.first),
     )
     record("serves" if observed.first == "ready" else f"exits (status {observed.exit_status})")

@@ -22,7 +22,6 @@ from asgi_conformance import (
     MUST,
     SHOULD,
     Echo,
-    Launcher,
     Server,
     check,
     fail,
@@ -35,7 +34,7 @@ from asgi_conformance.apps.lifespan import STATE_KEYS_AT_STARTUP
 from asgi_conformance.apps.typedjson import Opaque, loads
 from asgi_conformance.server import parse_echo
 
-from .test_lifespan import ErrorRun, StopRun, lifespan_stash, observe_error_run, observe_stop_run, shared_run
+from .lifespan_runs import ErrorRun, StopRun, lifespan_stash
 
 STATE_SPEC = "ls › Lifespan State"
 ABSENT = "ABSENT"
@@ -260,7 +259,7 @@ def test_startup_values_visible(server: Server) -> None:
     spec=STATE_SPEC,
     requires=("lifespan",),
 )
-def test_server_hands_off(server: Server, session_launcher: Launcher) -> None:
+def test_server_hands_off(server: Server, stop_run: StopRun) -> None:
     """Three looks: the namespace at startup.complete, a request's copy, and the namespace at shutdown."""
     stash = _lifespan_state(server)
     check(
@@ -272,7 +271,7 @@ def test_server_hands_off(server: Server, session_launcher: Launcher) -> None:
     seen = server.echo("/echo/state-hands-off")
     extra = sorted(set(_request_state(seen)) - set(seen.app.get("lifespan_state_keys_now") or []))
     check(not extra, "the request's state has keys the app never stored", expected=[], observed=extra)
-    run: StopRun = shared_run(session_launcher, "stop_probe", observe_stop_run)
+    run = stop_run
     if run.shutdown is None:
         note("no lifespan.shutdown in the stop run: the namespace at shutdown was not seen")
         return
@@ -316,12 +315,12 @@ def test_late_lifespan_mutation(server: Server) -> None:
     level=INFO,
     spec="www › HTTP Connection Scope",
 )
-def test_without_lifespan(session_launcher: Launcher) -> None:
+def test_without_lifespan(raise_on_scope_run: ErrorRun) -> None:
     """The app raises on the lifespan scope (a target without lifespan never calls it).
 
     The cell is the request's ``state``; if present it must be a dict the app left empty.
     """
-    run: ErrorRun = shared_run(session_launcher, "raise_on_scope", observe_error_run)
+    run = raise_on_scope_run
     if run.first != "ready" or run.request is None:
         note(f"the server did not serve after lifespan raised ({run.first}); ls.error.unsupported_continue judges it")
         record("not served")

@@ -114,8 +114,9 @@ class Catalogue:
             return
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "bytes": dumps({"scope": scope})})
-        while (await receive()).get("type") != "websocket.disconnect":
-            pass
+        for _ in range(MAX_BODY_EVENTS):
+            if (await receive()).get("type") == "websocket.disconnect":
+                break
 
 
 class ProbedReceive:

@@ -44,6 +44,7 @@ STATE_KEYS_AT_STARTUP = ("token", "counter", "obj", "startup_key")
 HOLD_PREFIX = "/hold/"
 # A server that keeps sending non-startup events first is judged on the first few.
 MAX_EVENTS_BEFORE_STARTUP = 8
+MAX_EVENTS = 10_000  # a server that never sends lifespan.shutdown cannot spin an app loop forever
 
 
 class StateMarker:
@@ -146,13 +147,18 @@ async def _complete_startup(scope: Scope, send: Send, stash: LifespanStash) -> N
     await stash.send(send, {"type": "lifespan.startup.complete"})
 
 
-async def _serve_until_shutdown(receive: Receive, send: Send, stash: LifespanStash) -> None:
-    while True:
+async def _until_shutdown(receive: Receive, stash: LifespanStash) -> None:
+    """Receive (and record) events until ``lifespan.shutdown`` arrives (at most MAX_EVENTS)."""
+    for _ in range(MAX_EVENTS):
         message = await receive()
         stash.on_event(message)
         if message.get("type") == "lifespan.shutdown":
-            await stash.send(send, {"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _serve_until_shutdown(receive: Receive, send: Send, stash: LifespanStash) -> None:
+    await _until_shutdown(receive, stash)
+    await stash.send(send, {"type": "lifespan.shutdown.complete"})
 
 
 async def normal(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
@@ -202,25 +208,17 @@ async def gated_shutdown(scope: Scope, receive: Receive, send: Send, stash: Life
     """Completes shutdown only once the harness opens gate ``shutdown``."""
     await _startup(scope, receive, stash)
     await _complete_startup(scope, send, stash)
-    while True:
-        message = await receive()
-        stash.on_event(message)
-        if message.get("type") == "lifespan.shutdown":
-            opened = await journal.wait_gate("shutdown")
-            journal.write("lifespan", {"kind": "gate", "name": "shutdown", "opened": opened})
-            await stash.send(send, {"type": "lifespan.shutdown.complete"})
-            return
+    await _until_shutdown(receive, stash)
+    opened = await journal.wait_gate("shutdown")
+    journal.write("lifespan", {"kind": "gate", "name": "shutdown", "opened": opened})
+    await stash.send(send, {"type": "lifespan.shutdown.complete"})
 
 
 async def shutdown_failed(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:
     await _startup(scope, receive, stash)
     await _complete_startup(scope, send, stash)
-    while True:
-        message = await receive()
-        stash.on_event(message)
-        if message.get("type") == "lifespan.shutdown":
-            await stash.send(send, {"type": "lifespan.shutdown.failed", "message": FAILED_MARKER}, reraise=True)
-            return
+    await _until_shutdown(receive, stash)
+    await stash.send(send, {"type": "lifespan.shutdown.failed", "message": FAILED_MARKER}, reraise=True)
 
 
 async def returns_early(scope: Scope, receive: Receive, send: Send, stash: LifespanStash) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from . import aio
+from .lifespan import MAX_EVENTS
 from .mutants import App, Message, Receive, Scope, Send, Wrapper, copy_scope, mutant
 
 __all__ = ["lifespan_scope_copy", "on_lifespan", "request_state_mutant"]
@@ -83,9 +84,8 @@ def request_state_mutant(change: Callable[[Scope, dict[str, Any]], None]) -> Wra
 
 
 async def forever() -> None:
-    """Never return (a server stuck waiting); the harness kills the process."""
-    while True:
-        await aio.sleep(3600)
+    """Do not return for an hour (a server stuck waiting); the harness kills the process first."""
+    await aio.sleep(3600)
 
 
 # Scope ------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ async def _shutdown_on_signal(app: App, scope: Scope, receive: Receive, send: Se
     told = False
 
     async def pump() -> None:
-        while True:
+        for _ in range(MAX_EVENTS):
             await merged.put(await receive())
 
     def chained(previous: Any) -> Callable[[int, Any], None]:
@@ -400,13 +400,14 @@ async def _shutdown_on_signal(app: App, scope: Scope, receive: Receive, send: Se
 
     async def mutated_receive() -> Message:
         nonlocal told
-        while True:
+        for _ in range(MAX_EVENTS):
             message = await merged.get()
             if message.get("type") != "lifespan.shutdown":
                 return message
             if not told:
                 told = True
                 return message
+        raise RuntimeError("asgi-conformance mutant: too many lifespan events")
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():

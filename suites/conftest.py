@@ -1,0 +1,50 @@
+"""Session fixtures shared by the suites: dedicated runs that several scenarios judge.
+
+Each starts once per target (pytest caches session fixtures per ``target`` parameter)
+and only when a selected scenario asks for it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from asgi_conformance import Launcher
+
+from .lifespan_runs import (
+    ErrorRun,
+    ExitObservation,
+    StopRun,
+    observe_error_run,
+    observe_exit_or_serve,
+    observe_stop_run,
+)
+
+
+@pytest.fixture(scope="session")
+def startup_failed_run(session_launcher: Launcher) -> ExitObservation:
+    """The app sends lifespan.startup.failed with a message."""
+    return observe_exit_or_serve(session_launcher, "startup_failed")
+
+
+@pytest.fixture(scope="session")
+def startup_failed_no_message_run(session_launcher: Launcher) -> ExitObservation:
+    """The app sends lifespan.startup.failed without a message."""
+    return observe_exit_or_serve(session_launcher, "startup_failed_no_message")
+
+
+@pytest.fixture(scope="session")
+def raise_on_scope_run(session_launcher: Launcher) -> ErrorRun:
+    """The app raises as soon as it is called with a lifespan scope."""
+    return observe_error_run(session_launcher, "raise_on_scope")
+
+
+@pytest.fixture(scope="session")
+def raise_after_startup_run(session_launcher: Launcher) -> ErrorRun:
+    """The app raises after receiving lifespan.startup."""
+    return observe_error_run(session_launcher, "raise_after_startup")
+
+
+@pytest.fixture(scope="session")
+def stop_run(session_launcher: Launcher) -> StopRun:
+    """A stop with a request in flight and a lifespan cleanup the harness holds open."""
+    return observe_stop_run(session_launcher, "stop_probe")
