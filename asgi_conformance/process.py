@@ -50,10 +50,14 @@ class TargetDied(Exception):
 
 @dataclass(frozen=True)
 class StopResult:
+    """How a stop went: the signal sent, the leader's exit status, whether SIGKILL was
+    needed, and any process of the group still alive afterwards (should be none)."""
+
     signal: str
     exit_status: int | None
     forced: bool
     seconds: float
+    survivors: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +65,7 @@ class StopResult:
             "exit_status": self.exit_status,
             "forced": self.forced,
             "seconds": round(self.seconds, 3),
+            "survivors": list(self.survivors),
         }
 
 
@@ -304,11 +309,13 @@ class ServerProcess:
             self.signal(sig)
             if self.wait_exit(self.timeouts.stop_grace) is None:
                 forced = True
-        # Leader exited (a zombie, not reaped) or overstayed: end the whole group.
+        # Leader exited (a zombie, not reaped) or overstayed: end the whole group, and
+        # wait until the kill has landed (SIGKILL is certain but not instant).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+        survivors = _wait_group_gone(self.popen.pid, self.timeouts.stop_grace)
         status = self.popen.wait()
-        self.stop_result = StopResult(sig.name, status, forced, time.monotonic() - began)
+        self.stop_result = StopResult(sig.name, status, forced, time.monotonic() - began, survivors)
         self._cleanup()
         return self.stop_result
 
@@ -332,6 +339,38 @@ class ServerProcess:
             "ready_after_s": round(self.ready_after, 3) if self.ready_after is not None else None,
             "stop": self.stop_result.to_json() if self.stop_result else None,
         }
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group ``pgid``, read from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> tuple[int, ...]:
+    """Wait until group ``pgid`` has no live member; the ones left at the deadline."""
+    if not os.path.isdir("/proc"):
+        return ()
+    deadline = Deadline(seconds)
+    pause = 0.001
+    while True:
+        members = _group_members(pgid)
+        if not members or deadline.expired:
+            return tuple(members)
+        time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
+        pause = min(pause * 2, 0.05)
 
 
 def _free_port() -> int:
