@@ -556,9 +556,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     text = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
-    for prefix in ("Skipped: ", f"{Unsupported.__module__}.{Unsupported.__qualname__}: "):
-        text = text.removeprefix(prefix)
-    return text
+    text = text.removeprefix("Skipped: ").removeprefix("Unsupported: ")
+    return text if text.startswith("unsupported: ") else f"unsupported: {text}"
 
 
 def _attach_logs(report: pytest.TestReport, cell: Cell) -> str:

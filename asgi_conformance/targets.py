@@ -41,7 +41,7 @@ CAPABILITIES = {
     "lifespan": "sends lifespan events",
     "websocket": "serves WebSocket connections",
     "http2": "speaks HTTP/2",
-    "tls": "serves TLS",
+    "tls": "serves TLS (adapters declare it once they can launch with a certificate)",
     "root_path": "can be configured with a root path",
     "uds": "binds a Unix socket",
     "fd": "serves a pre-bound socket",
@@ -137,7 +137,7 @@ _UVICORN_BIND: dict[BindMode, tuple[str, ...]] = {
     "uds": ("--uds", "{uds}"),
     "fd": ("--fd", "{fd}"),
 }
-_UVICORN_CAPS = frozenset({"lifespan", "websocket", "tls"})
+_UVICORN_CAPS = frozenset({"lifespan", "websocket"})
 
 
 def _uvicorn(target_id: str, http: str, ws: str) -> Target:
@@ -179,7 +179,7 @@ def _hypercorn(target_id: str, worker: str) -> Target:
         argv=("{python}", "-m", "hypercorn", "-k", worker, "{bind}", "{root_path}", "{app}"),
         bind_args={"fd": ("--bind", "fd://{fd}"), "port": ("--bind", "{host}:{port}"), "uds": ("--bind", "unix:{uds}")},
         default_bind="fd",
-        capabilities=frozenset({"lifespan", "websocket", "http2", "tls"}),
+        capabilities=frozenset({"lifespan", "websocket", "http2"}),
         modules=("hypercorn", worker),
         extra="hypercorn",
         root_path_args=("--root-path", "{root_path}"),
@@ -215,7 +215,7 @@ BUILTIN_TARGETS: dict[str, Target] = {
             argv=("{python}", "-m", "granian", "--interface", "asgi", "{bind}", "{root_path}", "{app}"),
             bind_args={"port": ("--host", "{host}", "--port", "{port}"), "uds": ("--uds", "{uds}")},
             default_bind="port",
-            capabilities=frozenset({"lifespan", "websocket", "http2", "tls"}),
+            capabilities=frozenset({"lifespan", "websocket", "http2"}),
             modules=("granian",),
             extra="granian",
             root_path_args=("--url-path-prefix", "{root_path}"),

@@ -79,6 +79,9 @@ class ScenarioFailed(Exception):
 class Unsupported(pytest.skip.Exception):  # type: ignore[name-defined,misc]
     """The target does not offer the optional feature this scenario checks."""
 
+    # As pytest does for Skipped: reports show "Unsupported: <reason>", no module path.
+    __module__ = "builtins"
+
 
 @dataclass
 class Cell:
@@ -150,7 +153,7 @@ def expect(observed: Any, expected: Any, what: str, *, level: Level | None = Non
 
 
 def unsupported(reason: str) -> NoReturn:
-    raise Unsupported(f"unsupported: {reason}")
+    raise Unsupported(reason)
 
 
 def is_missing(value: Any) -> bool:
