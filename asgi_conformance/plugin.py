@@ -517,7 +517,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     logs = None
     if verdict is not None and verdict not in (Verdict.PASS, Verdict.INFO, Verdict.UNSUPPORTED):
         logs = _attach_logs(report, cell)
-    process = state.processes.get(target.id)
     payload: dict[str, Any] = {
         "phase": report.when,
         "verdict": verdict.value if verdict is not None else None,
@@ -547,8 +546,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         payload["trace"] = cell.trace[-MAX_TRACE_LINES:]
     if logs:
         payload["log"] = logs[-MAX_MESSAGE:]
-    if process is not None and report.when == "call":
-        payload["target"]["bind"] = process.bind
     report.user_properties.append((PROPERTY, payload))
     return report
 
