@@ -14,13 +14,19 @@ Every exchange ends in exactly one outcome:
 ``Malformed``  the server sent bytes that are not valid HTTP/1.1 (or too many)
 ``Refused``    no connection at all
 
+Streaming checks read a response while it is still arriving: ``read_until`` returns a
+``Progress`` (status, headers and the body so far) as soon as a condition holds, and
+the same response stays pending for ``response()`` or the next ``read_until``.
+
 Everything the target sends is untrusted: reads are bounded in size and time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import Iterable
+import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +41,7 @@ __all__ = [
     "Connection",
     "Malformed",
     "Outcome",
+    "Progress",
     "Refused",
     "Reset",
     "Response",
@@ -123,6 +130,16 @@ class Refused:
 Outcome = Response | Closed | Reset | Timeout | Malformed | Refused
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Part of a response that is still arriving: what ``read_until`` had seen when it stopped."""
+
+    status: int | None
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    informational: tuple[int, ...] = ()
+
+
 def describe(outcome: object) -> str:
     """A short human description of an outcome, for messages and traces."""
     if isinstance(outcome, Response):
@@ -175,6 +192,15 @@ class _Partial:
     body: bytearray = field(default_factory=bytearray)
     received: bytearray = field(default_factory=bytearray)
     eof: bool = False
+
+    def progress(self) -> Progress:
+        head = self.head
+        return Progress(
+            status=None if head is None else head.status_code,
+            headers=() if head is None else tuple((bytes(k), bytes(v)) for k, v in head.headers.raw_items()),
+            body=bytes(self.body),
+            informational=tuple(self.informational),
+        )
 
 
 @dataclass
@@ -232,8 +258,39 @@ class Connection:
         After a ``Timeout`` the same response stays pending: call again to wait longer.
         """
         outcome = self._read(_bytes(method).upper(), Deadline(self.timeout if timeout is None else timeout))
+        assert not isinstance(outcome, Progress)  # only read_until stops part way
         self._trace(outcome)
         return outcome
+
+    def read_until(
+        self,
+        condition: Callable[[Progress], bool],
+        method: str | bytes = "GET",
+        timeout: float | None = None,
+    ) -> Progress | Outcome:
+        """Read the next response until ``condition`` holds for what has arrived so far.
+
+        Returns a ``Progress`` once it holds (the rest of the response stays pending);
+        the final outcome if the response ends (or the deadline passes) first. A
+        ``Timeout`` here means the condition never held; the response stays pending.
+        """
+        outcome = self._read(_bytes(method).upper(), Deadline(self.timeout if timeout is None else timeout), condition)
+        if not isinstance(outcome, Progress):
+            self._trace(outcome)
+        return outcome
+
+    def shutdown_write(self) -> None:
+        """Half-close: send FIN, keep reading (a client that is done sending)."""
+        if self.sock is not None and not self._closed:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+
+    def abort(self) -> None:
+        """Close with a TCP reset (SO_LINGER 0) instead of a FIN: a client that vanished."""
+        if self.sock is not None and not self._closed:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close()
 
     def _trace(self, outcome: object) -> None:
         cell = current_cell()
@@ -241,7 +298,9 @@ class Connection:
             cell.trace.extend(self._transcript.lines(self.address, outcome))
         self._transcript = _Transcript()
 
-    def _read(self, method: bytes, deadline: Deadline) -> Outcome:
+    def _read(
+        self, method: bytes, deadline: Deadline, condition: Callable[[Progress], bool] | None = None
+    ) -> Progress | Outcome:
         if self.refused is not None:
             return self.refused
         assert self.sock is not None
@@ -265,6 +324,11 @@ class Connection:
                     return Closed(bytes(partial.received))  # nothing, or a response cut short
                 return Malformed(str(exc), bytes(partial.received))
             if event is h11.NEED_DATA:
+                if condition is not None:
+                    progress = partial.progress()
+                    if condition(progress):
+                        self._pending = partial
+                        return progress
                 if deadline.expired:
                     self._pending = partial
                     return Timeout(bytes(partial.received))

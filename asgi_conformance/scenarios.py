@@ -16,6 +16,10 @@ The ID is dotted and lower-case (``area.topic.detail``), taken from the requirem
 catalogue where a row exists; it never changes meaning. ``covers`` lists the
 catalogue rows the case checks (default: the ID itself, if it is a row).
 ``requires`` lists target capabilities; a target without them gets ``unsupported``.
+``impact`` says what a failure costs a user, so reports can lead with what matters:
+``security`` (desync, smuggling, injection), ``data-loss`` (bytes or events lost or
+altered), ``hang`` (a client or app left waiting), ``interop`` (a conformant app or
+client breaks), ``cosmetic`` (visible, harmless).
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from typing import Any, TypeVar
 from .requirements import all_requirements
 from .verdicts import Level
 
-__all__ = ["AREAS", "Scenario", "all_scenarios", "area_of", "scenario", "scenario_of"]
+__all__ = ["AREAS", "IMPACTS", "Scenario", "all_scenarios", "area_of", "scenario", "scenario_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+IMPACTS = ("security", "data-loss", "hang", "interop", "cosmetic")
 
 _ID = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
@@ -41,13 +47,19 @@ AREAS: dict[str, tuple[str, str]] = {
     "state": ("lifespan_state", "Lifespan state"),
     "http.scope": ("http_scope", "HTTP connection scope"),
     "http.request": ("http_request", "HTTP request body and disconnect"),
-    "http.response": ("http_response", "HTTP response"),
+    "http.disconnect": ("http_request", "HTTP request body and disconnect"),
+    "http.start": ("http_response", "HTTP response"),
+    "http.body": ("http_response", "HTTP response"),
+    "http.send": ("http_response", "HTTP response"),
+    "http.resp": ("http_response", "HTTP response"),
     "http.send_closed": ("http_disconnect", "Send after the client has gone"),
-    "http.error": ("http_errors", "App errors"),
+    "err": ("http_errors", "App errors"),
+    "err.ws": ("websocket", "WebSocket"),
     "ws": ("websocket", "WebSocket"),
     "ext": ("extensions", "Extensions"),
     "tls": ("tls", "TLS"),
     "wire.h1": ("wire_h1", "HTTP/1.1 on the wire"),
+    "wire.h1.conn": ("wire_h1_conn", "HTTP/1.1 connection management"),
     "wire.ws": ("wire_ws", "WebSocket on the wire"),
     "wire.h2": ("wire_h2", "HTTP/2 on the wire"),
 }
@@ -71,6 +83,7 @@ class Scenario:
     spec: str
     covers: tuple[str, ...]
     requires: frozenset[str]
+    impact: str = "interop"
 
     @property
     def area(self) -> str:
@@ -94,6 +107,7 @@ class Scenario:
             "spec": self.spec,
             "requirements": list(self.covers),
             "requires": sorted(self.requires),
+            "impact": self.impact,
         }
 
 
@@ -109,6 +123,7 @@ def scenario(
     spec: str,
     covers: Iterable[str] | None = None,
     requires: Iterable[str] = (),
+    impact: str = "interop",
 ) -> Callable[[F], F]:
     """Declare a test function as the conformance case ``scenario_id``."""
     if not _ID.match(scenario_id):
@@ -119,7 +134,9 @@ def scenario(
     unknown = [rid for rid in covers if rid not in all_requirements()]
     if unknown:
         raise ValueError(f"scenario {scenario_id!r} covers unknown requirement IDs {unknown}")
-    declared = Scenario(scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires))
+    if impact not in IMPACTS:
+        raise ValueError(f"scenario {scenario_id!r}: impact {impact!r} is not one of {IMPACTS}")
+    declared = Scenario(scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires), impact)
 
     def decorate(func: F) -> F:
         previous = _REGISTRY.get(scenario_id)

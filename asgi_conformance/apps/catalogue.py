@@ -10,6 +10,9 @@ the path) without restarting the server:
     the lifespan stash: what the lifespan task received and sent.
 ``/__asgi_conformance__/lifespan-state-set/<key>``
     stores ``key`` in the lifespan state dict after startup (a late mutation).
+``/app/<name>/...``
+    the scenario app registered as ``name`` (see routes), for HTTP and WebSocket
+    scopes; 404 for a name nobody registered.
 anything else
     the echo app: reads the request body to the end, then answers 200 with the
     typed-JSON scope and events it saw (see typedjson), with facts about the call
@@ -27,7 +30,7 @@ import json
 import os
 from typing import Any
 
-from . import aio
+from . import aio, routes
 from .lifespan import HANDLERS, LifespanStash, Message, Receive, Scope, Send
 from .typedjson import dumps, encode
 
@@ -45,10 +48,22 @@ class Catalogue:
         self.lifespan = HANDLERS[lifespan]
         self.stash = LifespanStash()
         self.calls = itertools.count(1)
+        routes.load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
-        if kind == "lifespan":
+        routed = routes.find(scope.get("path")) if kind != "lifespan" else None
+        if routed is not None:
+            name, app = routed
+            if app is not None:
+                await app(scope, receive, send)
+            elif kind == "http":
+                await read_body(receive)
+                await respond(send, 404, {"error": f"no scenario app {name!r}"})
+            elif kind == "websocket":
+                await receive()
+                await send({"type": "websocket.close", "code": 1008})
+        elif kind == "lifespan":
             await self.lifespan(scope, receive, send, self.stash)
         elif kind == "websocket":
             await self.websocket(scope, receive, send)

@@ -80,7 +80,15 @@ def wrap_from_environment(app: App) -> App:
 
 def _load_all() -> None:
     """Import the modules that define mutants (they register on import)."""
-    from . import mutants_http, mutants_lifespan  # noqa: F401
+    from . import (  # noqa: F401
+        mutants_conn,
+        mutants_errors,
+        mutants_http,
+        mutants_lifespan,
+        mutants_request,
+        mutants_response,
+        mutants_websocket,
+    )
 
 
 # Building blocks --------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""Scenario apps for suites/test_websocket.py (registered with routes.route). Standard library only."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
