@@ -29,6 +29,7 @@ control characters (servers may refuse them), "_" in field names
 
 from __future__ import annotations
 
+import os
 import string
 from urllib.parse import unquote
 
@@ -38,6 +39,7 @@ from hypothesis import strategies as st
 __all__ = [
     "LIVE",
     "PCHAR_LITERAL",
+    "PROFILES",
     "QUERY_LITERAL",
     "TCHAR",
     "UNRESERVED",
@@ -47,6 +49,7 @@ __all__ = [
     "header_fields",
     "pct_encoded_bytes",
     "pct_encoded_utf8",
+    "profile_name",
     "query_strings",
     "request_paths",
     "segments",
@@ -59,8 +62,20 @@ QUERY_LITERAL = PCHAR_LITERAL + "/?"
 TCHAR = "!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits
 VCHAR = "".join(chr(c) for c in range(0x21, 0x7F))
 
+PROFILES = {"default": 40, "ci": 20}
+"""Examples per property scenario and target: ``ci`` when ``CI`` is set (or by
+``ASGI_CONFORMANCE_HYPOTHESIS_PROFILE``), bounded either way; each is deterministic."""
+
+
+def profile_name() -> str:
+    chosen = os.environ.get("ASGI_CONFORMANCE_HYPOTHESIS_PROFILE")
+    if chosen in PROFILES:
+        return chosen
+    return "ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "default"
+
+
 LIVE = settings(
-    max_examples=40,
+    max_examples=PROFILES[profile_name()],
     derandomize=True,  # the same examples every run: a matrix must not change by chance
     database=None,  # nothing remembered between runs, for the same reason
     deadline=None,  # wall-clock deadlines against a live server are noise
