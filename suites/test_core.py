@@ -189,3 +189,173 @@ def test_call_signature(server: Server) -> None:
         expected="dicts",
         observed=seen.events,
     )
+
+
+# -- sending and errors (core › Error Handling) ------------------------------------------------
+# The apps are asgi_conformance.apps.http_errors; the helpers live with the suites that own
+# the detailed rows (test_http_errors.py, test_http_disconnect.py).
+
+from asgi_conformance import Launcher  # noqa: E402  (the section's own import, kept with it)
+
+ERRORS = "core › Error Handling"
+
+
+@scenario(
+    "core.send.invalid_raises",
+    "send() raises for an invalid event: unknown type, a missing key, a value of the wrong type",
+    level=SHOULD,
+    spec=ERRORS,
+    impact="interop",
+)
+def test_send_invalid_raises(server: Server) -> None:
+    """SHOULD: one probe each (http.response.bogus; a start without status; str header pairs).
+    The app catches what send() does, then answers; the cell lists each outcome."""
+    from .test_http_errors import judge_probes
+
+    judge_probes(server, ("unknown_type", "missing_status", "headers_str"))
+
+
+@scenario(
+    "core.send.extra_keys_tolerated",
+    "unknown extra keys in otherwise valid events do not make send() raise",
+    level=SHOULD,
+    spec=ERRORS,
+    impact="interop",
+)
+def test_send_extra_keys_tolerated(server: Server) -> None:
+    """SHOULD NOT raise: start and body carry ``x_future: 1``; the response must be normal."""
+    from asgi_conformance import client
+
+    from .test_http_errors import new_path, shown, wait_journal
+
+    token, path = new_path("err-extra-keys", "x")
+    outcome = server.request("GET", path)
+    raised = None
+    if not isinstance(outcome, client.Response):
+        raised = wait_journal(server, token, "raised", server.timeouts.hold)
+    check(
+        isinstance(outcome, client.Response) and outcome.status == 200 and outcome.body == b"extra-keys-ok",
+        "an event with an unknown extra key was not sent normally",
+        expected="status 200, body b'extra-keys-ok'",
+        observed=shown(outcome) + (f"; send() raised {raised.get('exception')}" if raised else ""),
+    )
+
+
+@scenario(
+    "core.app_error.terminate",
+    "an app that raises mid-response: its instance ends and its connection is closed",
+    level=MUST,
+    spec=ERRORS,
+    impact="hang",
+)
+def test_app_error_terminate(session_launcher: Launcher) -> None:
+    """MUST: the app raises after one chunk of a chunked body; the client must see the
+    connection end (close or reset), not a hang and not a response made to look complete.
+    Whether the log shows a traceback is err.reporting. Runs on the dedicated error process
+    (test_http_errors.error_server)."""
+    from asgi_conformance import client
+
+    from .test_http_errors import error_server, exchange, new_path, shown
+
+    server = error_server(session_launcher)
+
+    _, path = new_path("err-raise", "mid_body_chunked")
+    outcome, _ = exchange(server, path)
+    check(
+        isinstance(outcome, client.Closed | client.Reset),
+        "the connection of the failed instance did not end",
+        expected="closed or reset before the response is complete",
+        observed=shown(outcome),
+    )
+
+
+@scenario(
+    "core.app_error.server_survives",
+    "after app exceptions and protocol misuse, a fresh connection still gets a normal 200",
+    level=MUST,
+    spec=ERRORS,
+    impact="hang",
+)
+def test_app_error_server_survives(session_launcher: Launcher) -> None:
+    """MUST (implied): after an app raised mid-body, a later app that raises before start still
+    gets its request ended (no hang: the server still handles app errors), and after that, an
+    app that returned without responding and one that sent an invalid event, a new connection
+    gets the echo app's 200. Runs on the dedicated error process (test_http_errors.error_server)."""
+    from asgi_conformance import client
+
+    from .test_http_errors import error_server, exchange, judge_survival, new_path, probe, shown
+
+    server = error_server(session_launcher)
+
+    exchange(server, new_path("err-raise", "mid_body_cl")[1])
+    later, _ = exchange(server, new_path("err-raise", "before_start")[1])
+    check(
+        not isinstance(later, client.Timeout),
+        "after one app raised mid-body, a later app's exception left its client hanging",
+        expected="the later request ends (an error status, a close or a reset)",
+        observed=shown(later),
+    )
+    exchange(server, new_path("err-return", "no_start")[1])
+    probe(server, "unknown_type")
+    judge_survival(server, "core-survives")
+
+
+@scenario(
+    "core.send_after_close.default_noop",
+    "send() after the connection closed is a no-op unless the protocol says otherwise (HTTP: spec 2.4)",
+    level=SHOULD,
+    spec=ERRORS,
+    impact="interop",
+)
+def test_send_after_close_default_noop(server: Server) -> None:
+    """SHOULD, judged on HTTP where the scope claims spec_version < 2.4 (from 2.4 on, HTTP's own
+    rule applies: http.send_closed.*, recorded only). Below 2.4: no exception, or an OSError
+    subclass (what 2.4 defines, which apps are prepared for); any other exception is a warn."""
+    from asgi_conformance import record
+
+    from .test_http_disconnect import send_after_close
+
+    seen = send_after_close(server, "report")
+    record(f"spec_version {seen.spec_version_text}: {seen.describe()}")
+    if seen.spec_version >= (2, 4):
+        note("spec_version >= 2.4: HTTP's own rule applies (http.send_closed.oserror)")
+        return
+    check(
+        not seen.raised or seen.oserror,
+        "send() after the client left raised an exception that is neither a no-op nor the 2.4 OSError",
+        expected="no exception (or an OSError subclass)",
+        observed=seen.describe(),
+    )
+
+
+@scenario(
+    "core.send_error.caught_by_server",
+    "an exception from send() that the app lets escape is caught by the server, not logged as an error",
+    level=SHOULD,
+    spec=ERRORS,
+    impact="cosmetic",
+)
+def test_send_error_caught_by_server(server: Server) -> None:
+    """SHOULD: no error-level report in the server log for that request (``timeouts.hold`` is the
+    negative evidence), MUST: the next request succeeds. The error is the one send() raises after
+    the client left; where send() does not raise, nothing escapes and the log must stay clean."""
+    from asgi_conformance import record
+
+    from .test_http_disconnect import send_after_close
+
+    seen = send_after_close(server, "escape")
+    check(
+        seen.survived,
+        "the server did not serve the next request",
+        expected="200",
+        observed=seen.next_request,
+        level=MUST,
+    )
+    escaped = "escaped" if seen.raised else "nothing to escape"
+    record(f"send() {seen.describe()}; {escaped}; error lines in the log: {len(seen.log_errors)}")
+    check(
+        not seen.log_errors,
+        "the server logged the escaped send() exception as an error",
+        expected="no traceback or ERROR line",
+        observed=seen.log_errors,
+    )
