@@ -22,7 +22,7 @@ from asgi_conformance.apps.http_errors import ERROR_MARKER, stream_of
 from asgi_conformance.timing import Deadline
 
 from .lifespan_runs import finish_stop
-from .test_http_disconnect import error_lines, fresh_request
+from .test_http_disconnect import error_lines, follower_path, fresh_request, log_after
 
 SPEC = "core › Error Handling"
 Record = dict[str, Any]
@@ -228,6 +228,37 @@ def test_raise_after_complete(server: Server) -> None:
 
 
 # -- early returns ----------------------------------------------------------------------------
+
+
+@scenario(
+    "err.http.return_value",
+    "an app that returns a value (not None) after a complete response: what the server does with it",
+    level=INFO,
+    spec="unspecified",
+    impact="data-loss",
+)
+def test_return_value(server: Server) -> None:
+    """INFO: whether the server logs the stray return value, and whether the connection serves the
+    next request. MUST (implied, as for an exception after completion): the response the app
+    completed arrives intact. The log is read once a fresh request's access line shows it settled
+    (or ``timeouts.hold`` passes: negative evidence)."""
+    token, path = new_path("err-return", "value")
+    offset = server.process.log_offset()
+    with server.connection() as conn:
+        conn.send(client.build_request("GET", path) + client.build_request("GET", "/echo/err-after-value"))
+        first = conn.response()
+        second = conn.response() if isinstance(first, client.Response) else first
+    check(
+        isinstance(first, client.Response) and first.status == 200 and first.body == b"complete",
+        "the completed response did not arrive intact",
+        expected="status 200, body b'complete'",
+        observed=shown(first) + (f": {first.body[:100]!r}" if isinstance(first, client.Response) else ""),
+    )
+    served = isinstance(second, client.Response) and second.status == 200
+    follower = follower_path(f"return-value-{token}")
+    server.request("GET", follower)
+    logged = "an error in the log" if error_lines(log_after(server, offset, follower)) else "nothing logged"
+    record(f"{logged}; {'pipelined request served' if served else 'pipelined request: ' + shown(second)}")
 
 
 @scenario(

@@ -43,12 +43,19 @@ def _run(workdir: Path, *args: str) -> dict[str, Any]:
 def reference_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
     """The plain verdict of every mutated scenario, per reference target (one run each)."""
     found: dict[str, dict[str, str]] = {}
-    for reference in sorted({m.reference for m in MUTANTS.values()}):
-        wanted = sorted({s for m in MUTANTS.values() if m.reference == reference for s in m.scenarios})
-        workdir = tmp_path_factory.mktemp(f"reference-{reference}")
-        results = _run(workdir, f"--target={reference}", *(f"--scenario={s}" for s in wanted))
+    for reference in sorted({_reference(m) for m in MUTANTS.values()}):
+        wanted = sorted({s for m in MUTANTS.values() if _reference(m) == reference for s in m.scenarios})
+        target, _, base = reference.partition("+")
+        workdir = tmp_path_factory.mktemp(f"reference-{target}")
+        fixed = [f"--conformance-mutant={base}"] if base else []
+        results = _run(workdir, f"--target={target}", *fixed, *(f"--scenario={s}" for s in wanted))
         found[reference] = {scenario: verdict for (_, scenario), verdict in verdicts(results).items()}
     return found
+
+
+def _reference(mutant: Mutant) -> str:
+    """The reference target, with the fixer it runs under if any ("uvicorn+strict-send")."""
+    return mutant.reference if mutant.base is None else f"{mutant.reference}+{mutant.base}"
 
 
 def _mutant_id(mutant: Mutant) -> str:
@@ -62,18 +69,18 @@ ALL_MUTANTS: list[Mutant] = sorted(MUTANTS.values(), key=_mutant_id)
 def test_mutant_is_caught(
     mutant: Mutant, reference_verdicts: dict[str, dict[str, str]], tmp_path: Path, run_token: str
 ) -> None:
-    plain = reference_verdicts[mutant.reference]
+    plain = reference_verdicts[_reference(mutant)]
     results = _run(
         tmp_path,
         f"--target={mutant.reference}",
-        f"--conformance-mutant={mutant.name}",
+        f"--conformance-mutant={mutant.chain}",
         f"--conformance-timeout-scale={WAITS_OUT_A_DEADLINE.get(mutant.name, 1.0)}",
         *(f"--scenario={s}" for s in mutant.scenarios),
     )
     mutated = {scenario: verdict for (_, scenario), verdict in verdicts(results).items()}
     for scenario in mutant.scenarios:
         assert plain.get(scenario) in JUDGED_OK, (
-            f"{scenario} on {mutant.reference} without the mutant: {plain.get(scenario)}"
+            f"{scenario} on {_reference(mutant)} without the mutant: {plain.get(scenario)}"
         )
         assert mutated.get(scenario) in BROKEN, (
             f"{scenario} did not catch mutant {mutant.name!r} ({mutant.bug}): verdict {mutated.get(scenario)}"

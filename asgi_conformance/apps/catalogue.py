@@ -50,13 +50,14 @@ class Catalogue:
         self.calls = itertools.count(1)
         routes.load()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        """Serve one connection; a scenario app's return value is passed on (err.http.return_value)."""
         kind = scope.get("type")
         routed = routes.find(scope.get("path")) if kind != "lifespan" else None
         if routed is not None:
             name, app = routed
             if app is not None:
-                await app(scope, receive, send)
+                return await app(scope, receive, send)
             elif kind == "http":
                 await read_body(receive)
                 await respond(send, 404, {"error": f"no scenario app {name!r}"})

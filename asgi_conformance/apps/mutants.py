@@ -18,7 +18,7 @@ from typing import Any
 
 from .catalogue import CONTROL_PREFIX
 
-__all__ = ["ENV", "MUTANTS", "Mutant", "wrap_from_environment"]
+__all__ = ["ENV", "FIXERS", "MUTANTS", "Mutant", "fixer", "resolve", "wrap_from_environment"]
 
 ENV = "ASGI_CONFORMANCE_MUTANT"
 
@@ -26,7 +26,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[Any]]
 Wrapper = Callable[[App], App]
 
 
@@ -40,40 +40,82 @@ class Mutant:
     wrap: Wrapper
     reference: str = "uvicorn-h11"
     """A target on which the scenarios pass without the mutant (the harness tests use it)."""
+    base: str | None = None
+    """A fixer (see ``fixer``) applied on the reference first, where no real server follows the rule."""
+
+    @property
+    def chain(self) -> str:
+        """The ``ASGI_CONFORMANCE_MUTANT`` value that runs this mutant (after its base, if any)."""
+        return self.name if self.base is None else f"{self.base}+{self.name}"
 
 
 MUTANTS: dict[str, Mutant] = {}
+FIXERS: dict[str, Wrapper] = {}
+"""Middlewares that make a server follow a rule no real server follows yet (strict event
+validation, say), so a mutant that breaks the rule has a passing reference to break."""
 
 
-def mutant(name: str, bug: str, *scenarios: str, reference: str = "uvicorn-h11") -> Callable[[Wrapper], Wrapper]:
+def mutant(
+    name: str, bug: str, *scenarios: str, reference: str = "uvicorn-h11", base: str | None = None
+) -> Callable[[Wrapper], Wrapper]:
     """Register ``wrap`` as mutant ``name``: it imitates ``bug``, which ``scenarios`` must catch."""
 
     def register(wrap: Wrapper) -> Wrapper:
-        if name in MUTANTS:
+        if name in MUTANTS or name in FIXERS:
             raise ValueError(f"duplicate mutant {name!r}")
-        MUTANTS[name] = Mutant(name, bug, scenarios, wrap, reference)
+        MUTANTS[name] = Mutant(name, bug, scenarios, wrap, reference, base)
         return wrap
 
     return register
 
 
-def wrap_from_environment(app: App) -> App:
-    name = os.environ.get(ENV)
-    if not name:
-        return app
-    _load_all()
-    if name not in MUTANTS:
-        raise RuntimeError(f"asgi-conformance: unknown mutant {name!r}")
-    mutated = MUTANTS[name].wrap(app)
+def fixer(name: str) -> Callable[[Wrapper], Wrapper]:
+    """Register ``wrap`` as fixer ``name``: a base for mutants (``mutant(..., base=name)``)."""
 
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+    def register(wrap: Wrapper) -> Wrapper:
+        if name in MUTANTS or name in FIXERS:
+            raise ValueError(f"duplicate mutant or fixer {name!r}")
+        FIXERS[name] = wrap
+        return wrap
+
+    return register
+
+
+def resolve(chain: str) -> list[Wrapper]:
+    """The wrappers named by ``chain`` ("name" or "fixer+name"), server side first; KeyError if unknown."""
+    _load_all()
+    found: list[Wrapper] = []
+    for name in chain.split("+"):
+        if name in MUTANTS:
+            found.append(MUTANTS[name].wrap)
+        elif name in FIXERS:
+            found.append(FIXERS[name])
+        else:
+            raise KeyError(name)
+    return found
+
+
+def wrap_from_environment(app: App) -> App:
+    chain = os.environ.get(ENV)
+    if not chain:
+        return app
+    try:
+        wrappers = resolve(chain)
+    except KeyError as exc:
+        raise RuntimeError(f"asgi-conformance: unknown mutant {exc.args[0]!r}") from None
+    mutated = app
+    for wrap in reversed(wrappers):  # the first name ends up outermost: nearest the server
+        mutated = wrap(mutated)
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> Any:
         # The harness's control paths (readiness, the lifespan stash) stay intact: a
         # mutant imitates a bug the scenario app sees, not a broken harness.
         path = scope.get("path")
         if scope.get("type") == "http" and isinstance(path, str) and path.startswith(CONTROL_PREFIX):
             await app(scope, receive, send)
         else:
-            await mutated(scope, receive, send)
+            return await mutated(scope, receive, send)
+        return None
 
     return guarded
 

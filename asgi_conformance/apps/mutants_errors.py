@@ -15,7 +15,7 @@ import asyncio
 import sys
 from typing import Any
 
-from .mutants import App, Message, Receive, Scope, Send, copy_scope, mutant
+from .mutants import App, Message, Receive, Scope, Send, copy_scope, fixer, mutant
 
 __all__: list[str] = []
 
@@ -191,14 +191,61 @@ def invalid_accepted(app: App) -> App:
     return mutated
 
 
+@fixer("strict-send")
+def strict_send(app: App) -> App:
+    """A server that validates every HTTP send as the core spec asks (no real one checks
+    ``more_body``'s type today): raises TypeError for an invalid event."""
+
+    async def fixed(scope: Scope, receive: Receive, send: Send) -> Any:
+        if not _is_http(scope):
+            return await app(scope, receive, send)
+
+        async def strict(message: Message) -> None:
+            if _invalid(message):
+                raise TypeError(f"invalid ASGI event: {message.get('type')!r}")
+            await send(message)
+
+        return await app(scope, receive, strict)
+
+    return fixed
+
+
 @mutant(
     "err-wrong-types-accepted",
     "send() silently drops events whose values have the wrong type instead of raising",
     "err.http.wrong_types",
     reference="uvicorn",
+    base="strict-send",
 )
 def wrong_types_accepted(app: App) -> App:
     return invalid_accepted(app)
+
+
+@mutant(
+    "err-return-value-aborts",
+    "a server that treats an app's non-None return value as a failure and drops the unflushed end of its response",
+    "err.http.return_value",
+)
+def return_value_aborts(app: App) -> App:
+    async def mutated(scope: Scope, receive: Receive, send: Send) -> Any:
+        if not _is_http(scope):
+            return await app(scope, receive, send)
+        held: list[Message] = []
+
+        async def holding(message: Message) -> None:
+            if message.get("type") == "http.response.body" and not message.get("more_body", False):
+                held.append(message)  # flushed when the app returns
+                return
+            await send(message)
+
+        result = await app(scope, receive, holding)
+        if result is not None:
+            raise RuntimeError(f"the app returned {result!r}")
+        for message in held:
+            await send(message)
+        return None
+
+    return mutated
 
 
 @mutant(
