@@ -9,6 +9,7 @@ root path), and stops every one of them when the test or session ends.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from .verdicts import Level, current_cell, fail
 __all__ = ["APP_MODULE", "Echo", "Launcher", "Server", "parse_echo"]
 
 APP_MODULE = "asgi_conformance.apps.serve"
+_LAUNCHES = itertools.count(1)
+"""Numbers dedicated processes across every launcher of this pytest process, so no two
+share a log file or journal directory (a session launcher and a test's launcher)."""
 Headers = Iterable[tuple[str | bytes, str | bytes]]
 
 
@@ -131,7 +135,6 @@ class Launcher:
         self.bind = bind
         self.env = env
         self.started: list[ServerProcess] = []
-        self._count = 0
 
     def start(
         self,
@@ -145,7 +148,6 @@ class Launcher:
 
         ``bind`` overrides the run's bind mode (it must be one the target supports).
         """
-        self._count += 1
         process = ServerProcess(
             self.target,
             app=f"{APP_MODULE}:{app}",
@@ -154,7 +156,7 @@ class Launcher:
             bind=bind or self.bind,
             root_path=root_path,
             env=self.env,
-            label=f"{app}-{self._count}",
+            label=f"{app}-{next(_LAUNCHES)}",
         )
         self.started.append(process)
         cell = current_cell()
