@@ -24,16 +24,28 @@ After an ``Accepted`` handshake, ``receive`` returns the next event from the ser
 
 Pings from the server are answered with pongs and noted in the transcript. A
 ``WebSocket`` writes its transcript into the current cell's trace like
-``client.Connection`` does. Issue 5 (frame-level faults) extends this module with raw
-frames: ``send_raw`` writes bytes as they are, bypassing wsproto.
+``client.Connection`` does. ``send_raw`` writes bytes as they are, bypassing wsproto.
+
+The raw layer (issue 5, wire-level cases) does without wsproto: ``RawWebSocket`` sends
+its own handshake (any method, key, version, extension offer) and reads the answer's
+head as bytes, then writes frames byte-exact with ``encode_frame`` (FIN/RSV bits,
+any opcode, masked or not, any length form, even a length that lies) and reads the
+server's frames back raw with a bounded decoder (``FrameParser``), so a case sees the
+MASK bit, the RSV bits and the close code exactly as sent. ``deflate_message`` and
+``Inflater`` implement the client side of permessage-deflate (RFC 7692).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import os
+import select
 import socket
 import struct
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,15 +70,36 @@ from .timing import Deadline
 from .verdicts import current_cell
 
 __all__ = [
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_CONTINUATION",
+    "OP_PING",
+    "OP_PONG",
+    "OP_TEXT",
+    "RSV1",
+    "RSV2",
+    "RSV3",
     "Accepted",
     "Binary",
     "CloseFrame",
     "Denied",
     "Event",
+    "Frame",
+    "FrameError",
+    "FrameParser",
     "HandshakeOutcome",
+    "Inflater",
+    "RawEnd",
+    "RawResponse",
+    "RawWebSocket",
     "Text",
     "WebSocket",
+    "accept_token",
+    "close_payload",
+    "deflate_message",
     "describe",
+    "describe_raw",
+    "encode_frame",
 ]
 
 MAX_HANDSHAKE_BYTES = 1024 * 1024
@@ -178,7 +211,52 @@ class _Message:
     size: int = 0
 
 
-class WebSocket:
+class _SocketIO:
+    """Bounded socket writes and reads, and the transcript, shared by both clients."""
+
+    sock: socket.socket | None
+    timeout: float
+    _closed: bool
+    _lines: list[str]
+
+    def _write(self, data: bytes) -> Closed | Reset | Malformed | None:
+        if self.sock is None or self._closed:
+            return Closed()
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            return Reset()
+        except TimeoutError:
+            return Malformed("the server did not read what the client wrote")
+        except OSError as exc:
+            return Malformed(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _recv(self, deadline: Deadline) -> bytes | Closed | Reset | Timeout | Malformed:
+        """At most 64 KiB, or b"" at EOF, before the deadline."""
+        if self.sock is None or self._closed:
+            return Closed()
+        if deadline.expired:
+            return Timeout()
+        try:
+            self.sock.settimeout(max(deadline.remaining(), 0.001))
+            return self.sock.recv(65536)
+        except TimeoutError:
+            return Timeout()
+        except ConnectionResetError:
+            return Reset()
+        except OSError as exc:
+            return Malformed(f"{type(exc).__name__}: {exc}")
+
+    def _note(self, line: str) -> None:
+        if len(self._lines) < TRACE_LINES:
+            self._lines.append(line)
+        elif len(self._lines) == TRACE_LINES:
+            self._lines.append("... (trace cut)")
+
+
+class WebSocket(_SocketIO):
     """One WebSocket client connection to ``address``.
 
     Use as a context manager (the socket is closed on exit)::
@@ -507,44 +585,431 @@ class WebSocket:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _write(self, data: bytes) -> Closed | Reset | Malformed | None:
-        if self.sock is None or self._closed:
-            return Closed()
-        try:
-            self.sock.settimeout(self.timeout)
-            self.sock.sendall(data)
-        except (ConnectionResetError, BrokenPipeError):
-            return Reset()
-        except TimeoutError:
-            return Malformed("the server did not read what the client wrote")
-        except OSError as exc:
-            return Malformed(f"{type(exc).__name__}: {exc}")
-        return None
-
-    def _recv(self, deadline: Deadline) -> bytes | Closed | Reset | Timeout | Malformed:
-        """At most 64 KiB, or b"" at EOF, before the deadline."""
-        if self.sock is None or self._closed:
-            return Closed()
-        if deadline.expired:
-            return Timeout()
-        try:
-            self.sock.settimeout(max(deadline.remaining(), 0.001))
-            return self.sock.recv(65536)
-        except TimeoutError:
-            return Timeout()
-        except ConnectionResetError:
-            return Reset()
-        except OSError as exc:
-            return Malformed(f"{type(exc).__name__}: {exc}")
-
-    def _note(self, line: str) -> None:
-        if len(self._lines) < TRACE_LINES:
-            self._lines.append(line)
-        elif len(self._lines) == TRACE_LINES:
-            self._lines.append("... (trace cut)")
-
     def _flush(self) -> None:
         cell = current_cell()
         if self.record and cell is not None:
             cell.trace.extend(self._lines)
         self._lines = []
+
+
+# -- the raw layer: frames byte-exact, no protocol engine -----------------------------------
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+RSV1, RSV2, RSV3 = 0x4, 0x2, 0x1
+"""RSV bits as the ``rsv`` argument of ``encode_frame`` (``Frame.rsv`` uses the same values)."""
+MAX_FRAME_PAYLOAD = 32 * 1024 * 1024
+OPCODE_NAMES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+
+
+def accept_token(key: bytes | str) -> str:
+    """The ``Sec-WebSocket-Accept`` value for ``key`` (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(_bytes(key) + GUID).digest()).decode("ascii")
+
+
+def close_payload(code: int | None, reason: bytes = b"") -> bytes:
+    """A close frame's payload: the code as 2 bytes (any 16-bit value), then ``reason`` as is."""
+    return b"" if code is None else struct.pack("!H", code) + reason
+
+
+def encode_frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = b"\x37\xfa\x21\x3d",
+    length: int | None = None,
+    length_form: int | None = None,
+) -> bytes:
+    """One frame, byte-exact.
+
+    ``opcode`` is any 4-bit value (reserved ones included); ``rsv`` any 3-bit value
+    (``RSV1 | RSV2 | RSV3``); ``mask`` the 4-byte masking key, or None for an unmasked
+    frame; ``length`` the payload length written in the header (default: the real one;
+    another value makes the header lie); ``length_form`` forces the length field: 7
+    (in the second byte), 16 or 64 bits (default: the shortest that holds it).
+    """
+    declared = len(payload) if length is None else length
+    form = length_form or (7 if declared <= 125 else 16 if declared <= 0xFFFF else 64)
+    first = (0x80 if fin else 0) | ((rsv & 0x7) << 4) | (opcode & 0xF)
+    mask_bit = 0x80 if mask is not None else 0
+    if form == 7:
+        header = bytes([first, mask_bit | (declared & 0x7F)])
+    elif form == 16:
+        header = bytes([first, mask_bit | 126]) + struct.pack("!H", declared & 0xFFFF)
+    else:
+        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", declared & 0xFFFFFFFFFFFFFFFF)
+    if mask is None:
+        return header + payload
+    if len(mask) != 4:
+        raise ValueError("a masking key is 4 bytes")
+    return header + mask + _xor(payload, mask)
+
+
+def _xor(data: bytes, key: bytes) -> bytes:
+    if not data or key == b"\x00\x00\x00\x00":
+        return data
+    repeated = (key * (len(data) // 4 + 1))[: len(data)]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(data), "big")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame as the server sent it (payload unmasked if it was masked)."""
+
+    fin: bool
+    rsv: int
+    opcode: int
+    masked: bool
+    payload: bytes
+
+    @property
+    def is_close(self) -> bool:
+        return self.opcode == OP_CLOSE
+
+    @property
+    def code(self) -> int | None:
+        """A close frame's code (None without a payload, or for a 1-byte payload)."""
+        return struct.unpack("!H", self.payload[:2])[0] if self.is_close and len(self.payload) >= 2 else None
+
+    @property
+    def reason(self) -> bytes:
+        return self.payload[2:] if self.is_close else b""
+
+    def describe(self) -> str:
+        name = OPCODE_NAMES.get(self.opcode, f"opcode {self.opcode:#x}")
+        flags = ("" if self.fin else " FIN=0") + (f" RSV={self.rsv:03b}" if self.rsv else "")
+        flags += " MASKED" if self.masked else ""
+        if self.is_close:
+            code = "without a code" if self.code is None else str(self.code)
+            return f"close {code} {_cut(self.reason)}{flags}"
+        return f"{name} {_cut(self.payload)}{flags}"
+
+
+class FrameError(Exception):
+    """The server's bytes are not a frame this decoder accepts (too long)."""
+
+
+class FrameParser:
+    """A bounded decoder of the frames a server sends (any opcode, mask or not)."""
+
+    def __init__(self, max_payload: int = MAX_FRAME_PAYLOAD) -> None:
+        self.buffer = bytearray()
+        self.max_payload = max_payload
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Add ``data``; return the frames now complete. Raises ``FrameError`` on an oversized frame."""
+        self.buffer += data
+        frames: list[Frame] = []
+        while True:
+            frame = self._one()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _one(self) -> Frame | None:
+        buf = self.buffer
+        if len(buf) < 2:
+            return None
+        masked = bool(buf[1] & 0x80)
+        short = buf[1] & 0x7F
+        at = 2
+        if short == 126:
+            if len(buf) < 4:
+                return None
+            length = struct.unpack("!H", buf[2:4])[0]
+            at = 4
+        elif short == 127:
+            if len(buf) < 10:
+                return None
+            length = struct.unpack("!Q", buf[2:10])[0]
+            at = 10
+        else:
+            length = short
+        if length > self.max_payload:
+            raise FrameError(f"a frame of {length} bytes (more than {self.max_payload})")
+        key = b""
+        if masked:
+            if len(buf) < at + 4:
+                return None
+            key = bytes(buf[at : at + 4])
+            at += 4
+        if len(buf) < at + length:
+            return None
+        payload = bytes(buf[at : at + length])
+        frame = Frame(
+            bool(buf[0] & 0x80), (buf[0] >> 4) & 0x7, buf[0] & 0xF, masked, _xor(payload, key) if masked else payload
+        )
+        del buf[: at + length]
+        return frame
+
+
+def deflate_message(data: bytes, window_bits: int = 15) -> bytes:
+    """``data`` compressed as one permessage-deflate message (no context kept, tail removed)."""
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if out.endswith(b"\x00\x00\xff\xff") else out
+
+
+class Inflater:
+    """Inflates the server's compressed messages, keeping the context between them (RFC 7692 §7.2.2)."""
+
+    def __init__(self, max_size: int = MAX_MESSAGE_BYTES) -> None:
+        self.max_size = max_size
+        self._inflater = zlib.decompressobj(-15)
+
+    def inflate(self, payload: bytes) -> bytes:
+        """One message's payload, inflated; raises ``zlib.error`` or ``FrameError``."""
+        out = self._inflater.decompress(payload + b"\x00\x00\xff\xff", self.max_size + 1)
+        if len(out) > self.max_size or self._inflater.unconsumed_tail:
+            raise FrameError(f"an inflated message larger than {self.max_size} bytes")
+        return out
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """The head of the server's answer to a raw handshake."""
+
+    status: int
+    reason: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+
+    def values(self, name: bytes) -> list[bytes]:
+        """Every value of header ``name`` (case-insensitive), in order."""
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def header(self, name: bytes) -> bytes | None:
+        found = self.values(name)
+        return b", ".join(found) if found else None
+
+
+RawEnd = Closed | Reset | Timeout | Malformed | Refused
+RawHandshake = RawResponse | RawEnd
+
+
+def describe_raw(outcome: object) -> str:
+    if isinstance(outcome, RawResponse):
+        return f"HTTP {outcome.status} {outcome.reason.decode('latin-1')[:60]!r}"
+    if isinstance(outcome, Frame):
+        return outcome.describe()
+    return describe(outcome)
+
+
+class RawWebSocket(_SocketIO):
+    """A WebSocket connection driven byte by byte: handshake, frames out, frames in.
+
+    Nothing is sent that the case did not ask for: pings are not answered, close frames
+    not replied to (``send_frame`` does that when the case wants it). Every read is
+    bounded in size and time; every outcome is a value, never an exception.
+    """
+
+    def __init__(self, address: Address, timeout: float) -> None:
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.refused: Refused | None = None
+        self.response: RawResponse | None = None
+        self.eof = False
+        self.key = base64.b64encode(os.urandom(16)).decode("ascii")
+        self.parser = FrameParser()
+        self._frames: list[Frame] = []
+        self._closed = False
+        self._lines: list[str] = []
+        try:
+            self.sock = address.connect(timeout)
+        except OSError as exc:
+            self.refused = Refused(f"{type(exc).__name__}: {exc}")
+        self._note(f"raw ws connect {address}" + (f": {self.refused.error}" if self.refused else ""))
+
+    def __enter__(self) -> RawWebSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_socket()
+
+    def handshake(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        http_version: str = "HTTP/1.1",
+        key: str | None = "",
+        version: str | None = "13",
+        extensions: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        host: str = "127.0.0.1",
+        timeout: float | None = None,
+    ) -> RawHandshake:
+        """Send an opening handshake and read the head of the answer.
+
+        ``key`` "" means a fresh random key (``self.key``), None no key header;
+        ``version`` None leaves out ``Sec-WebSocket-Version``; ``extensions`` is the
+        ``Sec-WebSocket-Extensions`` offer. Bytes after the head are frames.
+        """
+        if self.refused is not None:
+            return self.refused
+        if key == "":
+            key = self.key
+        elif key is not None:
+            self.key = key
+        lines = [f"{method} {path} {http_version}", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade"]
+        if key is not None:
+            lines.append(f"Sec-WebSocket-Key: {key}")
+        if version is not None:
+            lines.append(f"Sec-WebSocket-Version: {version}")
+        if extensions is not None:
+            lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+        lines += [f"{k}: {v}" for k, v in headers]
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self._note(f"> {_cut(data)}")
+        failed = self._write(data)
+        if failed is not None:
+            return failed
+        outcome = self._read_head(Deadline(self.timeout if timeout is None else timeout))
+        self._note(f"= {describe_raw(outcome)}")
+        return outcome
+
+    def _read_head(self, deadline: Deadline) -> RawHandshake:
+        received = bytearray()
+        while True:
+            end = received.find(b"\r\n\r\n")
+            if end >= 0:
+                head, rest = bytes(received[:end]), bytes(received[end + 4 :])
+                self._note(f"< {_cut(head)}")
+                parsed = _parse_head(head)
+                if isinstance(parsed, RawResponse):
+                    self.response = parsed
+                    if parsed.status == 101 and rest:
+                        try:
+                            self._frames += self.parser.feed(rest)
+                        except FrameError as exc:
+                            return Malformed(str(exc), rest)
+                return parsed
+            if len(received) > MAX_HANDSHAKE_BYTES:
+                return Malformed(f"handshake response larger than {MAX_HANDSHAKE_BYTES} bytes", bytes(received))
+            data = self._recv(deadline)
+            if not isinstance(data, bytes):
+                self._note(f"< {_cut(bytes(received))}; {describe(data)}")
+                return type(data)(bytes(received)) if isinstance(data, Closed | Reset | Timeout) else data
+            if not data:
+                self.eof = True
+                self._note(f"< {_cut(bytes(received))}; EOF")
+                return Closed(bytes(received))
+            received += data
+
+    def send_frame(
+        self,
+        opcode: int,
+        payload: bytes = b"",
+        **options: Any,
+    ) -> Closed | Reset | Malformed | None:
+        """Write one frame (see ``encode_frame`` for ``options``)."""
+        data = encode_frame(opcode, payload, **options)
+        name = OPCODE_NAMES.get(opcode, f"opcode {opcode:#x}")
+        self._note(f"> {name} {_cut(payload)} ({_cut(data[:14])}...)" if len(data) > 14 else f"> {name} {data!r}")
+        return self._write(data)
+
+    def send_raw(self, data: bytes) -> Closed | Reset | Malformed | None:
+        """Write ``data`` as it is."""
+        self._note(f"> raw {_cut(data)}")
+        return self._write(data)
+
+    def send_until_answer(self, data: bytes, timeout: float, chunk: int = 65536) -> int:
+        """Write ``data`` in chunks, stopping early once the server sends something (or ends).
+
+        For a message the server may refuse midway: it need not read the rest, and a client
+        that kept writing would block. Returns how many bytes were written.
+        """
+        self._note(f"> {len(data)} bytes in chunks of {chunk}: {_cut(data[:40])}...")
+        if self.sock is None or self._closed:
+            return 0
+        deadline = Deadline(timeout)
+        written = 0
+        while written < len(data) and not deadline.expired:
+            readable, writable, _ = select.select([self.sock], [self.sock], [], deadline.remaining())
+            if readable:
+                break
+            if not writable:
+                continue
+            try:
+                self.sock.settimeout(max(deadline.remaining(), 0.001))
+                written += self.sock.send(data[written : written + chunk])
+            except OSError as exc:
+                self._note(f"> writing stopped: {type(exc).__name__}")
+                break
+        self._note(f"> wrote {written} of {len(data)} bytes")
+        return written
+
+    def read_frame(self, timeout: float | None = None) -> Frame | Closed | Reset | Timeout | Malformed:
+        """The server's next frame, or how the wait ended."""
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        while True:
+            if self._frames:
+                frame = self._frames.pop(0)
+                self._note(f"< {frame.describe()}")
+                return frame
+            if self.eof:
+                return Closed(bytes(self.parser.buffer))
+            data = self._recv(deadline)
+            if not isinstance(data, bytes):
+                self._note(f"< {describe(data)}")
+                return data
+            if not data:
+                self.eof = True
+                self._note("< EOF")
+                continue
+            try:
+                self._frames += self.parser.feed(data)
+            except FrameError as exc:
+                self._note(f"< malformed: {exc}")
+                return Malformed(str(exc))
+
+    def wait_end(self, timeout: float) -> tuple[list[Frame], Closed | Reset | Timeout | Malformed]:
+        """Frames until the TCP connection ends (EOF, reset) or ``timeout`` passes."""
+        deadline = Deadline(timeout)
+        frames: list[Frame] = []
+        while True:
+            got = self.read_frame(deadline.remaining())
+            if not isinstance(got, Frame):
+                return frames, got
+            frames.append(got)
+            if len(frames) > 1000:
+                return frames, Malformed("more than 1000 frames")
+
+    def shutdown_write(self) -> None:
+        self._note("> FIN (shutdown write)")
+        if self.sock is not None and not self._closed:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+
+    def abort(self) -> None:
+        """End the connection with a TCP RST (SO_LINGER 0), without a close frame."""
+        self._note("> abort (RST)")
+        if self.sock is not None and not self._closed:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_socket()
+
+    def close_socket(self) -> None:
+        if self.sock is not None and not self._closed:
+            self._closed = True
+            self.sock.close()
+            cell = current_cell()
+            if cell is not None:
+                cell.trace.extend(self._lines)
+            self._lines = []
+
+
+def _parse_head(head: bytes) -> RawResponse | Malformed:
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit() or len(parts[1]) != 3:
+        return Malformed(f"not a status line: {lines[0][:100]!r}", head)
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            return Malformed(f"not a header line: {line[:100]!r}", head)
+        headers.append((name, value.strip(b" \t")))
+    return RawResponse(int(parts[1]), parts[2] if len(parts) > 2 else b"", tuple(headers))

@@ -26,7 +26,30 @@ from wsproto.events import (
 )
 
 from asgi_conformance import client
-from asgi_conformance.wsclient import Accepted, Binary, CloseFrame, Denied, Text, WebSocket
+from asgi_conformance.wsclient import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    RSV1,
+    RSV2,
+    Accepted,
+    Binary,
+    CloseFrame,
+    Denied,
+    Frame,
+    FrameError,
+    FrameParser,
+    Inflater,
+    RawResponse,
+    RawWebSocket,
+    Text,
+    WebSocket,
+    accept_token,
+    close_payload,
+    deflate_message,
+    encode_frame,
+)
 
 Script = Callable[[socket.socket], None]
 
@@ -307,3 +330,135 @@ def test_unix_socket_and_refused(serve: Callable[..., client.Address], tmp_path:
 
     with WebSocket(client.Address(uds=str(tmp_path / "nobody.sock")), 1) as ws:
         assert isinstance(ws.handshake("/"), client.Refused)
+
+
+# -- the raw layer -------------------------------------------------------------------------
+
+
+def test_accept_token_is_the_rfc_sample() -> None:
+    assert accept_token("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_encode_frame_is_byte_exact() -> None:
+    assert encode_frame(OP_TEXT, b"Hello", mask=None) == b"\x81\x05Hello"  # RFC 6455 §5.7
+    masked = encode_frame(OP_TEXT, b"Hello", mask=b"\x37\xfa\x21\x3d")
+    assert masked == b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"  # RFC 6455 §5.7
+    assert encode_frame(OP_PING, b"", fin=False, rsv=RSV2, mask=None) == b"\x29\x00"
+    assert encode_frame(0xB, b"x", mask=None)[0] == 0x8B
+    assert encode_frame(OP_BINARY, b"a" * 256, mask=None)[:4] == b"\x82\x7e\x01\x00"
+    assert encode_frame(OP_BINARY, b"ab", mask=None, length_form=64) == b"\x82\x7f" + struct.pack("!Q", 2) + b"ab"
+    lying = encode_frame(OP_BINARY, b"", mask=None, length=1 << 63, length_form=64)
+    assert lying == b"\x82\x7f\x80" + b"\x00" * 7
+    assert close_payload(1000, b"\xff") == b"\x03\xe8\xff"
+    assert close_payload(None) == b""
+
+
+def test_wsproto_reads_what_encode_frame_writes() -> None:
+    server = WSConnection(ConnectionType.SERVER)
+    request = WSConnection(ConnectionType.CLIENT).send(Request(host="h", target="/"))
+    server.receive_data(request)
+    list(server.events())
+    server.send(AcceptConnection())
+    server.receive_data(
+        encode_frame(OP_TEXT, b"H\xe2\x82", fin=False) + encode_frame(OP_PING, b"p") + encode_frame(0, b"\xac")
+    )
+    events = list(server.events())
+    assert [type(e).__name__ for e in events] == ["TextMessage", "Ping", "TextMessage"]
+    assert "".join(e.data for e in events if isinstance(e, TextMessage)) == "H\u20ac"
+
+
+def test_frame_parser_bounds_and_forms() -> None:
+    parser = FrameParser(max_payload=1000)
+    data = (
+        encode_frame(OP_TEXT, b"hi", mask=None)
+        + encode_frame(OP_BINARY, b"z" * 300, mask=None)
+        + encode_frame(OP_CLOSE, close_payload(1002, b"bad"), mask=b"abcd")
+    )
+    frames = parser.feed(data[:5]) + parser.feed(data[5:])
+    assert [f.opcode for f in frames] == [OP_TEXT, OP_BINARY, OP_CLOSE]
+    assert frames[1].payload == b"z" * 300
+    close = frames[2]
+    assert close.masked
+    assert close.code == 1002
+    assert close.reason == b"bad"
+    assert Frame(True, 0, OP_CLOSE, False, b"\x03").code is None
+    assert (
+        parser.feed(encode_frame(OP_TEXT, b"", mask=None, fin=False, rsv=RSV1))[0].describe()
+        == "text b'' FIN=0 RSV=100"
+    )
+    with pytest.raises(FrameError):
+        parser.feed(encode_frame(OP_BINARY, b"", mask=None, length=1001))
+
+
+def test_deflate_round_trip() -> None:
+    inflater = Inflater(max_size=10_000)
+    for text in (b"hello " * 50, b"again " * 50):
+        assert inflater.inflate(deflate_message(text)) == text
+    assert Inflater().inflate(deflate_message(b"small window", 9)) == b"small window"
+    with pytest.raises(FrameError):
+        Inflater(max_size=10).inflate(deflate_message(b"x" * 100))
+
+
+def test_raw_handshake_frames_and_end(serve: Callable[..., client.Address]) -> None:
+    seen: dict[str, bytes] = {}
+
+    def script(conn: socket.socket) -> None:
+        request = _read_request(conn)
+        seen["request"] = request
+        key = [line.split(b": ", 1)[1] for line in request.split(b"\r\n") if line.startswith(b"Sec-WebSocket-Key")]
+        accept = accept_token(key[0]).encode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + encode_frame(OP_TEXT, b"early", mask=None)
+        )
+        data = b""
+        while len(data) < 2 + 3 + 3:
+            data += conn.recv(100)
+        seen["frame"] = data
+        conn.sendall(encode_frame(OP_CLOSE, close_payload(1002), mask=None))
+
+    with RawWebSocket(serve(script), 5) as ws:
+        outcome = ws.handshake("/x", extensions="permessage-deflate", headers=[("X-A", "1")])
+        assert isinstance(outcome, RawResponse)
+        assert outcome.status == 101
+        assert outcome.header(b"sec-websocket-accept") == accept_token(ws.key).encode()
+        assert outcome.values(b"UPGRADE") == [b"websocket"]
+        first = ws.read_frame()
+        assert isinstance(first, Frame)
+        assert first.payload == b"early"
+        assert not first.masked
+        assert ws.send_frame(OP_PING, b"abc", mask=None) is None
+        assert ws.send_raw(b"\x00\x00\x00") is None
+        frames, end = ws.wait_end(5)
+        assert [f.code for f in frames] == [1002]
+        assert isinstance(end, client.Closed | client.Reset)
+    assert b"Sec-WebSocket-Extensions: permessage-deflate" in seen["request"]
+    assert seen["frame"].startswith(b"\x89\x03abc")
+
+
+def test_raw_handshake_outcomes(serve: Callable[..., client.Address]) -> None:
+    def denied(conn: socket.socket) -> None:
+        seen = _read_request(conn)
+        assert seen.startswith(b"POST /p HTTP/1.0\r\n")
+        assert b"Sec-WebSocket-Key" not in seen
+        assert b"Sec-WebSocket-Version: 8" in seen
+        conn.sendall(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+    with RawWebSocket(serve(denied), 5) as ws:
+        outcome = ws.handshake("/p", method="POST", http_version="HTTP/1.0", key=None, version="8")
+        assert isinstance(outcome, RawResponse)
+        assert (outcome.status, outcome.header(b"sec-websocket-version")) == (426, b"13")
+
+    def garbage(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"SSH-2.0\r\n\r\n")
+
+    with RawWebSocket(serve(garbage), 5) as ws:
+        assert isinstance(ws.handshake("/"), client.Malformed)
+
+    def silent(conn: socket.socket) -> None:
+        _read_request(conn)
+        time.sleep(0.5)
+
+    with RawWebSocket(serve(silent), 5) as ws:
+        assert isinstance(ws.handshake("/", timeout=0.1), client.Timeout)
