@@ -349,6 +349,9 @@ class Connection:
                 self._transcript.received += data[: 4 * TRACE_BYTES]
                 parser.receive_data(data)
                 continue
+            if event is h11.PAUSED:
+                # A 2xx to CONNECT or a 101: what follows is not HTTP/1.1, so no response ends here.
+                return Malformed("the server switched protocols (h11 paused)", bytes(partial.received))
             if isinstance(event, h11.InformationalResponse):
                 partial.informational.append(event.status_code)
             elif isinstance(event, h11.Response):

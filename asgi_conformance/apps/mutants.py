@@ -130,6 +130,8 @@ def _load_all() -> None:
         mutants_request,
         mutants_response,
         mutants_websocket,
+        mutants_wire,
+        mutants_wire_ws,
     )
 
 

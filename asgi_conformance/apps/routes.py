@@ -28,7 +28,9 @@ MODULES = (
     "asgi_conformance.apps.http_response",
     "asgi_conformance.apps.http_errors",
     "asgi_conformance.apps.http_conn",
+    "asgi_conformance.apps.http_wire",
     "asgi_conformance.apps.websocket",
+    "asgi_conformance.apps.wire_ws",
 )
 
 
