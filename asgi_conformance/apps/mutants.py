@@ -42,11 +42,16 @@ class Mutant:
     """A target on which the scenarios pass without the mutant (the harness tests use it)."""
     base: str | None = None
     """A fixer (see ``fixer``) applied on the reference first, where no real server follows the rule."""
+    outer: bool = False
+    """With a base: the mutant sits nearer the server than the fixer (it changes what the fixer
+    is given, e.g. hides an invalid Host from a validating layer), instead of inside it."""
 
     @property
     def chain(self) -> str:
-        """The ``ASGI_CONFORMANCE_MUTANT`` value that runs this mutant (after its base, if any)."""
-        return self.name if self.base is None else f"{self.base}+{self.name}"
+        """The ``ASGI_CONFORMANCE_MUTANT`` value that runs this mutant (with its base, if any)."""
+        if self.base is None:
+            return self.name
+        return f"{self.name}+{self.base}" if self.outer else f"{self.base}+{self.name}"
 
 
 MUTANTS: dict[str, Mutant] = {}
@@ -56,14 +61,19 @@ validation, say), so a mutant that breaks the rule has a passing reference to br
 
 
 def mutant(
-    name: str, bug: str, *scenarios: str, reference: str = "uvicorn-h11", base: str | None = None
+    name: str,
+    bug: str,
+    *scenarios: str,
+    reference: str = "uvicorn-h11",
+    base: str | None = None,
+    outer: bool = False,
 ) -> Callable[[Wrapper], Wrapper]:
     """Register ``wrap`` as mutant ``name``: it imitates ``bug``, which ``scenarios`` must catch."""
 
     def register(wrap: Wrapper) -> Wrapper:
         if name in MUTANTS or name in FIXERS:
             raise ValueError(f"duplicate mutant {name!r}")
-        MUTANTS[name] = Mutant(name, bug, scenarios, wrap, reference, base)
+        MUTANTS[name] = Mutant(name, bug, scenarios, wrap, reference, base, outer)
         return wrap
 
     return register

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .mutants import App, Message, Receive, Scope, Send, mutant
+from .mutants import App, Message, Receive, Scope, Send, fixer, mutant
 
 __all__: list[str] = []
 
@@ -320,13 +320,6 @@ _register(
 )(_h11_received("host_dup", [(rb"\r\nHost: x\r\nHost: x\r\n", b"\r\nHost: x\r\n")]))
 
 _register(
-    "wire-host-unvalidated",
-    "Host values with userinfo, a path or a list are accepted (no built-in target rejects them today, so"
-    " no reference passes: this mutant cannot be proven yet)",
-    "wire.h1.host.invalid",
-)(_h11_received("host_invalid", []))
-
-_register(
     "wire-absolute-form-rejected",
     "the server rejects absolute-form request targets",
     "wire.h1.target.absolute_form",
@@ -562,12 +555,66 @@ _register(
     "wire.h1.target.asterisk_form",
 )(_refuse(lambda scope: _path(scope) == "*" and scope.get("method") == "OPTIONS", 400))
 
-_register(
+# -- rules no built-in target follows yet: proven on a reference made strict by a fixer ---------
+
+_INVALID_HOST = re.compile(rb"[@/,\s]")
+_INVALID_TARGET = re.compile(r"[#\s\x00-\x1f\x7f]|[^\x00-\x7f]")
+
+
+def _host(scope: Scope) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if bytes(key).lower() == b"host":
+            return bytes(value)
+    return None
+
+
+def _raw_target(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    return bytes(raw).decode("latin-1") if isinstance(raw, bytes | bytearray) else str(scope.get("path", ""))
+
+
+fixer("strict-host")(_refuse(lambda scope: _INVALID_HOST.search(_host(scope) or b"") is not None, 400))
+fixer("strict-target")(_refuse(lambda scope: _INVALID_TARGET.search(_raw_target(scope)) is not None, 400))
+
+
+def _rewritten(change: Callable[[Scope], None]) -> Wrapper:
+    def wrap(app: App) -> App:
+        async def mutated(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope.get("type") == "http":
+                scope = dict(scope)
+                change(scope)
+            await app(scope, receive, send)
+
+        return mutated
+
+    return wrap
+
+
+def _valid_host(scope: Scope) -> None:
+    scope["headers"] = [(k, b"x") if bytes(k).lower() == b"host" else (k, v) for k, v in scope.get("headers") or ()]
+
+
+def _valid_target(scope: Scope) -> None:
+    cleaned = re.sub(_INVALID_TARGET, "", _raw_target(scope))
+    scope["raw_path"] = cleaned.encode("latin-1")
+    scope["path"] = cleaned
+
+
+mutant(
+    "wire-host-unvalidated",
+    "Host values with userinfo, a path or a list are served (taken as a plain host) instead of refused",
+    "wire.h1.host.invalid",
+    base="strict-host",
+    outer=True,
+)(_rewritten(_valid_host))
+
+mutant(
     "wire-target-unvalidated",
-    "targets with spaces, fragments or control bytes are accepted (every built-in target accepts some today,"
-    " so no reference passes: cannot be proven yet)",
+    "targets with spaces, fragments or control bytes are served (cleaned up) instead of refused",
     "wire.h1.target.invalid",
-)(_refuse(lambda scope: False, 400))
+    base="strict-target",
+    outer=True,
+)(_rewritten(_valid_target))
 
 
 def _body_changed(change: Callable[[Scope, Message], Message]) -> Wrapper:
