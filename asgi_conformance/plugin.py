@@ -8,6 +8,8 @@ paths) runs the catalogue in ``suites/``, parametrized over the chosen targets
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
 import shlex
 from collections.abc import Generator, Iterator
@@ -19,6 +21,7 @@ import pytest
 
 from . import targets as targets_module
 from ._version import __version__
+from .baseline import FAILING, Baseline, BaselineError, load_all
 from .process import ServerProcess, TargetDied
 from .results import PROPERTY, ResultsCollector, render_value
 from .scenarios import Scenario, scenario_of
@@ -54,6 +57,8 @@ class RunState:
     scenario_patterns: list[str]
     workdir: str | None
     rerun_base: dict[str, str]
+    baselines: dict[str, Baseline] = field(default_factory=dict)
+    baseline_update: bool = False
     processes: dict[str, ServerProcess] = field(default_factory=dict)
     launchers: list[Launcher] = field(default_factory=list)
 
@@ -151,6 +156,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Self-test: wrap the scenario app in mutant NAME, a deliberate bug the catalogue must "
         "catch (see asgi_conformance.apps.mutants)",
     )
+    group.addoption(
+        "--conformance-html",
+        dest="conformance_html",
+        metavar="PATH",
+        help="Write the HTML report (one self-contained file) to PATH after the run",
+    )
+    group.addoption(
+        "--baseline",
+        action="append",
+        default=[],
+        dest="conformance_baselines",
+        metavar="PATH",
+        help='A target\'s known-failure baseline (TOML, with target = "ID"); repeatable. Listed failures are '
+        "expected (xfailed); a listed cell that passes fails the run as stale",
+    )
+    group.addoption(
+        "--baseline-update",
+        action="store_true",
+        default=False,
+        dest="conformance_baseline_update",
+        help="After the run, write the current failures back to the --baseline file(s), keeping the reasons of "
+        "entries that remain (a missing file is created for the target its name names, <target>.toml, "
+        "or for the run's only target)",
+    )
     parser.addini("conformance_targets", type="linelist", default=[], help="Targets to run when --target is not given")
     parser.addini(
         "conformance_timeout_scale", type="string", default="1", help="Multiply every deadline by this factor"
@@ -186,11 +215,12 @@ def _resolve(config: pytest.Config) -> RunState:
         )
     mutant: str | None = config.getoption("conformance_mutant")
     if mutant:
-        from .apps.mutants import MUTANTS, _load_all
+        from .apps.mutants import MUTANTS, resolve
 
-        _load_all()
-        if mutant not in MUTANTS:
-            raise TargetError(f"unknown mutant {mutant!r}; choose from: {', '.join(sorted(MUTANTS))}")
+        try:
+            resolve(mutant)  # a name, or "fixer+name"
+        except KeyError as exc:
+            raise TargetError(f"unknown mutant {exc.args[0]!r}; choose from: {', '.join(sorted(MUTANTS))}") from None
         chosen = [t.with_env(f"+{mutant}", {MUTANT_ENV: mutant}) for t in chosen]
         rerun = {f"{k}+{mutant}": f"{v} --conformance-mutant={mutant}" for k, v in rerun.items()}
     scale = config.getoption("conformance_timeout_scale")
@@ -202,6 +232,7 @@ def _resolve(config: pytest.Config) -> RunState:
     if not scale > 0:
         raise TargetError("--conformance-timeout-scale must be a positive number")
     bind: BindMode | None = config.getoption("conformance_bind")
+    baselines, update = _baselines(config, chosen)
     return RunState(
         targets=chosen,
         timeouts=Timeouts(scale=scale),
@@ -210,7 +241,40 @@ def _resolve(config: pytest.Config) -> RunState:
         scenario_patterns=list(config.getoption("conformance_scenarios") or []),
         workdir=config.getoption("conformance_dir"),
         rerun_base=rerun,
+        baselines=baselines,
+        baseline_update=update,
     )
+
+
+def _baselines(config: pytest.Config, chosen: list[Target]) -> tuple[dict[str, Baseline], bool]:
+    paths: list[str] = list(config.getoption("conformance_baselines") or [])
+    update = bool(config.getoption("conformance_baseline_update"))
+    if update and not paths:
+        raise TargetError("--baseline-update needs --baseline=PATH (the file to write)")
+    try:
+        if not update:
+            return load_all(paths), False
+        # Updating: a file that does not exist yet is created for the target its name names
+        # (<target>.toml), else for the run's only target.
+        existing = [p for p in paths if Path(p).exists()]
+        found = load_all(existing)
+        run_ids = {t.id for t in chosen}
+        for path in (p for p in paths if not Path(p).exists()):
+            stem = Path(path).stem
+            if stem in run_ids:
+                tid = stem
+            elif stem in targets_module.known_targets():
+                continue  # that target's file, and it is not in this run
+            elif len(chosen) == 1:
+                tid = chosen[0].id
+            else:
+                raise TargetError(f"--baseline-update: {path} does not exist; name it <target>.toml to create it")
+            if tid in found:
+                raise TargetError(f"--baseline-update: {tid} already has {found[tid].path}")
+            found[tid] = Baseline(Path(path), tid)
+        return found, True
+    except BaselineError as exc:
+        raise TargetError(str(exc)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -230,10 +294,30 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("conformance_json"),
             [t.id for t in state.targets],
             {"timeout_scale": state.timeouts.scale, "mutant": state.mutant},
+            html_path=config.getoption("conformance_html"),
         )
+        if state.baseline_update:
+            collector.finishers.append(lambda document: _update_baselines(state, document))
         config.pluginmanager.register(collector, "asgi-conformance-results")
         if config.pluginmanager.hasplugin("xdist"):
             config.pluginmanager.register(_XdistController(collector), "asgi-conformance-xdist")
+
+
+def _update_baselines(state: RunState, document: dict[str, Any]) -> str | None:
+    """--baseline-update: rewrite each run target's baseline from this run's cells."""
+    written = []
+    versions = {t["id"]: t.get("version") for t in document["targets"]}
+    for tid, book in state.baselines.items():
+        if tid not in versions:
+            continue
+        cells = [c for c in document["results"] if c["target"] == tid]
+        updated = book.updated(cells, versions[tid])
+        if not updated.entries and not book.path.exists():
+            continue  # nothing fails: no new file
+        updated.write()
+        known = sum(1 for e in updated.entries if not e.flaky)
+        written.append(f"{book.path} ({known} known failures)")
+    return f"baseline updated: {', '.join(written)}" if written else None
 
 
 class _XdistController:
@@ -302,6 +386,66 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    if not hasattr(config, "workerinput"):
+        _check_baselines(state)  # (xdist workers leave it to the controller: pytest_sessionstart)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With pytest-xdist the controller collects nothing: check baselines against the catalogue here."""
+    config = session.config
+    state = config.stash.get(RUN_KEY, None)
+    if state is None or not state.baselines or hasattr(config, "workerinput"):
+        return
+    if getattr(config.option, "dist", "no") == "no" or config.args != [str(suites_dir())]:
+        return
+    from .cli import load_suites
+
+    load_suites()
+    _check_baselines(state)
+
+
+def _check_baselines(state: RunState) -> None:
+    """Every baseline entry must name a scenario of the collected catalogue (one-line usage error)."""
+    if not state.baselines:
+        return
+    from .scenarios import all_scenarios
+
+    known = all_scenarios()
+    for book in state.baselines.values():
+        for entry in book.entries:
+            if entry.scenario not in known:
+                raise pytest.UsageError(
+                    f"baseline {book.path}: scenario {entry.scenario!r} does not exist (see: asgi-conformance list)"
+                )
+
+
+def _apply_baseline(state: RunState, target: Target, declared: Scenario, verdict: Verdict, report: Any) -> str | None:
+    """Turn a listed failure into an expected one, a listed pass into a stale failure.
+
+    Returns the cell's ``baseline`` tag: "known" (a known_failure entry that failed),
+    "flaky" (a known_flaky entry, whatever happened), "stale" (a known_failure entry that
+    passed: the run fails, like a strict xfail), or None (no entry applies).
+    """
+    book = state.baselines.get(target.id)
+    entry = book.lookup(declared.id, target.version) if book is not None else None
+    if book is None or entry is None:
+        return None
+    if verdict.value in FAILING:
+        report.outcome = "skipped"
+        report.wasxfail = f"baseline ({book.path.name}): {entry.reason}"
+        return "flaky" if entry.flaky else "known"
+    if entry.flaky:
+        return "flaky"
+    if verdict in (Verdict.PASS, Verdict.INFO):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"STALE baseline entry: {declared.id} on {target.id} {target.version or ''} is now {verdict.value}, "
+            f"but {book.path} lists it as a known failure ({entry.reason}). "
+            "Remove the entry, or rewrite the file with --baseline-update."
+        )
+        return "stale"
+    return None
 
 
 # -- fixtures ----------------------------------------------------------------------------
@@ -517,6 +661,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     logs = None
     if verdict is not None and verdict not in (Verdict.PASS, Verdict.INFO, Verdict.UNSUPPORTED):
         logs = _attach_logs(report, cell)
+    known = None
+    if verdict is not None and report.when in ("setup", "call"):
+        known = _apply_baseline(state, target, declared, verdict, report)
     payload: dict[str, Any] = {
         "phase": report.when,
         "verdict": verdict.value if verdict is not None else None,
@@ -529,11 +676,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "capabilities": sorted(target.all_capabilities),
             "bind": state.bind_for(target),
             "command": target.template or " ".join(target.command_template(state.bind_for(target))),
+            "components": _components(target.modules),
         },
         "scenario": declared.to_json(),
         "duration_s": round(report.duration, 4),
         "rerun": rerun,
     }
+    if known is not None:
+        payload["baseline"] = known
     if message is not None:
         payload["message"] = message[:MAX_MESSAGE]
     if expected is not None:
@@ -548,6 +698,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         payload["log"] = logs[-MAX_MESSAGE:]
     report.user_properties.append((PROPERTY, payload))
     return report
+
+
+@functools.cache
+def _components(modules: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of the distributions providing the target's modules (h11, uvloop, ...)."""
+    providers = importlib.metadata.packages_distributions()
+    found: dict[str, str] = {}
+    for module in modules:
+        for dist in providers.get(module, []):
+            try:
+                found.setdefault(dist, importlib.metadata.version(dist))
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return found
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -574,6 +738,10 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
         return None
     for name, payload in report.user_properties:
         if name == PROPERTY and isinstance(payload, dict):
+            if payload.get("baseline") == "stale":
+                return "failed", "F", ("STALE", {"red": True})
+            if getattr(report, "wasxfail", None) is not None and report.skipped:
+                return "xfailed", "x", ("XFAIL (baseline)", {"yellow": True})
             if payload.get("verdict") == Verdict.WARN:
                 return "warned", "W", ("WARN", {"yellow": True})
             if payload.get("verdict") == Verdict.INFO:

@@ -1,13 +1,18 @@
 """The results JSON: every target × scenario cell of a run, with provenance.
 
 This document is the single source of truth every report is made from. Shape
-(``schema`` 1)::
+(``schema`` 1, described property by property in ``results.schema.json``)::
 
     {"schema": 1,
-     "run": {started, duration_s, harness_version, python, platform, pytest, timeout_scale, mutant},
+     "run": {started, duration_s, harness_version, python, platform, pytest, timeout_scale, mutant,
+             merged?, sources?},
      "targets": [{id, name, version, variant, command, bind, capabilities, source, stop, ...}],
-     "scenarios": [{id, title, area, level, spec, requirements, requires}],
-     "results": [{target, scenario, verdict, expected?, observed?, message?, duration_s, trace?, log?, rerun}]}
+     "scenarios": [{id, title, area, level, spec, requirements, requires, impact}],
+     "results": [{target, scenario, verdict, expected?, observed?, message?, notes?, duration_s, trace?, log?,
+                  rerun, baseline?}]}
+
+Keys may be added within a schema version (readers ignore unknown keys); an incompatible
+change of shape makes a new version, and :func:`load` refuses versions it does not read.
 
 Cells are gathered on the controller from ``report.user_properties`` (so they survive
 pytest-xdist); a cell's verdict is settled by its setup, call and teardown reports.
@@ -16,11 +21,12 @@ pytest-xdist); a cell's verdict is settled by its setup, call and teardown repor
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 import platform
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +35,106 @@ import pytest
 from ._version import __version__
 from .verdicts import Verdict
 
-__all__ = ["PROPERTY", "SCHEMA_VERSION", "VERDICT_ORDER", "ResultsCollector", "render_value"]
+__all__ = [
+    "PROPERTY",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "VERDICT_ORDER",
+    "ResultsCollector",
+    "ResultsError",
+    "load",
+    "render_value",
+    "validate",
+]
 
 SCHEMA_VERSION = 1
 PROPERTY = "asgi_conformance"
 VERDICT_ORDER = [v.value for v in Verdict]
+_FAILING = ("fail", "warn", "error")
 MAX_VALUE_CHARS = 2000
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+
+
+class ResultsError(Exception):
+    """A results file cannot be used (one line, names the file)."""
+
+
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return loaded
+
+
+def validate(data: Any, source: str = "results") -> dict[str, Any]:
+    """Check a results document against the schema; problems raise a one-line ResultsError.
+
+    The schema version is checked first (a document of another version is refused as a
+    whole). Full validation uses jsonschema when it is installed (the ``test`` extra);
+    without it the top-level shape and every cell's keys are checked by hand.
+    """
+    if not isinstance(data, dict):
+        raise ResultsError(f"{source}: not a results document (a JSON object with schema, run, targets, ...)")
+    version = data.get("schema")
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{source}: results schema {version!r}; this asgi-conformance {__version__} reads schema {SCHEMA_VERSION}"
+        )
+    try:
+        import jsonschema
+    except ImportError:
+        problems = _shape_problems(data)
+    else:
+        validator = jsonschema.Draft202012Validator(_schema())
+        problems = [
+            f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message[:160]}"
+            for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+        ]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ResultsError(f"{source}: does not match the results schema: {problems[0]}{more}")
+    return data
+
+
+def _shape_problems(data: dict[str, Any]) -> list[str]:
+    problems = [
+        f"(top): {key!r} is a required property"
+        for key in ("run", "targets", "scenarios", "results")
+        if key not in data
+    ]
+    if problems:
+        return problems
+    if not isinstance(data["run"], dict):
+        problems.append("run: is not an object")
+    for key, required in (
+        ("targets", ("id",)),
+        ("scenarios", ("id", "level")),
+        ("results", ("target", "scenario", "verdict")),
+    ):
+        items = data[key]
+        if not isinstance(items, list):
+            problems.append(f"{key}: is not an array")
+            continue
+        for n, item in enumerate(items):
+            missing = [k for k in required if not isinstance(item, dict) or k not in item]
+            if missing:
+                problems.append(f"{key}/{n}: {missing[0]!r} is a required property")
+            elif key == "results" and item["verdict"] not in VERDICT_ORDER:
+                problems.append(f"results/{n}/verdict: {item['verdict']!r} is not one of {VERDICT_ORDER}")
+    return problems
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a results JSON file (one-line ResultsError if it cannot be used)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not JSON ({exc})") from None
+    return validate(data, str(path))
 
 
 def render_value(value: Any) -> Any:
@@ -65,11 +165,20 @@ class ResultsCollector:
     """Registered on the controller only: gathers cells, writes JSON, prints the matrix."""
 
     def __init__(
-        self, config: pytest.Config, json_path: str | None, target_order: Iterable[str], run: dict[str, Any]
+        self,
+        config: pytest.Config,
+        json_path: str | None,
+        target_order: Iterable[str],
+        run: dict[str, Any],
+        html_path: str | None = None,
     ) -> None:
         self.config = config
         self.run = run
         self.json_path = Path(json_path) if json_path else None
+        self.html_path = Path(html_path) if html_path else None
+        # Called with the finished document at session end (e.g. --baseline-update).
+        self.finishers: list[Callable[[dict[str, Any]], str | None]] = []
+        self.finished: list[str] = []
         self.target_order = list(target_order)
         self.started = datetime.datetime.now(datetime.UTC)
         self.t0 = time.monotonic()
@@ -137,10 +246,21 @@ class ResultsCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.json_path is None or not self.phases:
+        if not self.phases:
             return
-        self.json_path.parent.mkdir(parents=True, exist_ok=True)
-        self.json_path.write_text(json.dumps(self.document(), indent=1, ensure_ascii=False) + "\n")
+        document = self.document()
+        if self.json_path is not None:
+            self.json_path.parent.mkdir(parents=True, exist_ok=True)
+            self.json_path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        if self.html_path is not None:
+            # The renderer (asgi_conformance.report) is imported only when a report is asked for.
+            report = importlib.import_module(f"{__package__}.report")
+            self.html_path.parent.mkdir(parents=True, exist_ok=True)
+            report.write_html(document, self.html_path)
+        for finish in self.finishers:
+            line = finish(document)
+            if line:
+                self.finished.append(line)
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -165,5 +285,15 @@ class ResultsCollector:
                 tr.write_line(f"  {cell['target']:<{width}}  {cell['scenario']}: {cell.get('message', '')}")
             if len(warned) > 40:
                 tr.write_line(f"  ... and {len(warned) - 40} more (see the results JSON)")
+        known = [c for c in self.cells() if c.get("baseline") in ("known", "flaky") and c["verdict"] in _FAILING]
+        stale = [c for c in self.cells() if c.get("baseline") == "stale"]
+        if known or stale:
+            tr.write_line(f"baseline: {len(known)} known failures expected (xfailed), {len(stale)} stale entries")
+            for cell in stale:
+                tr.write_line(f"  STALE {cell['target']:<{width}}  {cell['scenario']}: now {cell['verdict']}", red=True)
         if self.json_path is not None:
             tr.write_line(f"results: {self.json_path}")
+        if self.html_path is not None:
+            tr.write_line(f"report: {self.html_path}")
+        for line in self.finished:
+            tr.write_line(line)

@@ -259,3 +259,19 @@ def test_xdist_keeps_verdicts(pytester: pytest.Pytester, run_token: str) -> None
     jsonschema.validate(data, SCHEMA)
     assert len(data["results"]) == 7
     assert data["targets"][0]["stop"]["signal"] == "SIGTERM"
+
+
+def test_conformance_html_writes_the_report(pytester: pytest.Pytester, run_token: str) -> None:
+    html, out = pytester.path / "site" / "index.html", pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        "--target=uvicorn-h11",
+        "--scenario=http.scope.type",
+        f"--conformance-html={html}",
+        f"--conformance-json={out}",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert f"report: {html}" in result.stdout.str()
+    jsonschema.validate(load_results(out), SCHEMA)
+    assert "http.scope.type" in html.read_text()
