@@ -93,23 +93,23 @@ def _groups(row: Row) -> list[tuple[str, list[str]]]:
     return sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
 
 
-def format_text(rows: list[Row], width: int = 120) -> str:
+def format_text(rows: list[Row], width: int = 120, *, agreeing: bool = True) -> str:
     """Plain text for the terminal: each disagreement with targets grouped by what they did;
-    then the payloads all targets handled alike, one line each."""
+    then (with ``agreeing``) the payloads all targets handled alike, one line each."""
     if not rows:
         return "differential: no wire cells in these results"
     lines = []
     disagreeing = [r for r in rows if r.disagree]
-    agreeing = [r for r in rows if not r.disagree]
+    alike = [r for r in rows if not r.disagree]
     lines.append(f"differential: {len(disagreeing)} of {len(rows)} wire payloads handled differently across targets")
     for row in disagreeing:
         lines.append(row.label)
         for summary, targets in _groups(row):
             text = f"    {', '.join(targets)}: {summary}"
             lines.append(text if len(text) <= width else text[: width - 3] + "...")
-    if agreeing:
-        lines.append(f"handled alike by every target ({len(agreeing)}):")
-        for row in agreeing:
+    if alike and agreeing:
+        lines.append(f"handled alike by every target ({len(alike)}):")
+        for row in alike:
             summary = next((v for v in row.observed.values() if v != MISSING), MISSING)
             text = f"    {row.label}: {summary}"
             lines.append(text if len(text) <= width else text[: width - 3] + "...")

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from . import differential
 from ._version import __version__
 from .verdicts import Verdict
 
@@ -220,7 +221,7 @@ class ResultsCollector:
             entry = dict(self.targets[tid])
             entry.update({k: v for k, v in self.processes.get(tid, {}).items() if k != "argv"})
             targets.append(entry)
-        return {
+        document = {
             "schema": SCHEMA_VERSION,
             "run": {
                 "started": self.started.isoformat(timespec="seconds"),
@@ -236,6 +237,18 @@ class ResultsCollector:
             "scenarios": [self.scenarios[s] for s in sorted(self.scenarios)],
             "results": self.cells(),
         }
+        rows = differential.build(document)
+        if rows:
+            document["differential"] = differential.to_json(rows)
+        return document
+
+    def security_failures(self) -> dict[str, int]:
+        """Failed cells per target whose scenario's impact is ``security`` (the summary's last column)."""
+        found: dict[str, int] = {}
+        for cell in self.cells():
+            if cell["verdict"] == Verdict.FAIL and self.scenarios.get(cell["scenario"], {}).get("impact") == "security":
+                found[cell["target"]] = found.get(cell["target"], 0) + 1
+        return found
 
     def counts(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {}
@@ -271,11 +284,13 @@ class ResultsCollector:
         tr.write_sep("=", f"asgi-conformance: {len(self.scenarios)} scenarios x {len(counts)} targets")
         width = max([len("target"), *(len(t) for t in counts)])
         head = f"{'target':<{width}}  {'version':<10}" + "".join(f"{v:>12}" for v in VERDICT_ORDER)
-        tr.write_line(head)
+        tr.write_line(head + f"{'security':>12}")
+        security = self.security_failures()
         for tid in sorted(counts, key=lambda t: (self.target_order.index(t) if t in self.target_order else 99, t)):
             version = str(self.targets.get(tid, {}).get("version") or "-")
             row = counts[tid]
             line = f"{tid:<{width}}  {version:<10}" + "".join(f"{row.get(v, 0):>12}" for v in VERDICT_ORDER)
+            line += f"{security.get(tid, 0):>12}"
             markup = {"red": True} if row.get("fail") or row.get("error") else {"green": True}
             tr.write_line(line, **markup)
         warned = [c for c in self.cells() if c["verdict"] == Verdict.WARN]
@@ -291,6 +306,13 @@ class ResultsCollector:
             tr.write_line(f"baseline: {len(known)} known failures expected (xfailed), {len(stale)} stale entries")
             for cell in stale:
                 tr.write_line(f"  STALE {cell['target']:<{width}}  {cell['scenario']}: now {cell['verdict']}", red=True)
+        if len(counts) > 1 and self.config.get_verbosity() >= 0:
+            rows = differential.build(self.document())
+            if rows:
+                tr.write_sep("-", "differential view (wire payloads; -v also lists those handled alike)")
+                text = differential.format_text(rows, agreeing=self.config.get_verbosity() > 0)
+                for line in text.splitlines():
+                    tr.write_line(line)
         if self.json_path is not None:
             tr.write_line(f"results: {self.json_path}")
         if self.html_path is not None:
