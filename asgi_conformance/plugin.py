@@ -24,7 +24,7 @@ from ._version import __version__
 from .baseline import FAILING, Baseline, BaselineError, load_all
 from .process import ServerProcess, TargetDied
 from .results import PROPERTY, ResultsCollector, render_value
-from .scenarios import Scenario, scenario_of
+from .scenarios import AREAS, Scenario, scenario_of
 from .server import APP_MODULE, Launcher, Server
 from .targets import BindMode, Target, TargetError
 from .timing import Timeouts
@@ -79,6 +79,28 @@ def suites_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise pytest.UsageError("asgi-conformance: the suites directory is missing from this installation")
+
+
+def suite_paths(directory: Path, patterns: list[str]) -> list[str]:
+    """The suite files that can hold scenarios matching ``patterns`` (each an ID or a dotted
+    prefix), found through the areas IDs name; the whole directory when there are none, or
+    when a pattern names no known area (it is then reported as selecting nothing)."""
+    if not patterns:
+        return [str(directory)]
+    areas: set[str] = set()
+    for pattern in (p.rstrip(".") for p in patterns):
+        found = {
+            area
+            for prefix, (area, _) in AREAS.items()
+            if prefix == pattern or prefix.startswith(pattern + ".") or pattern.startswith(prefix + ".")
+        }
+        if not found:
+            return [str(directory)]
+        areas |= found
+    files = [directory / f"test_{area}.py" for area in sorted(areas)]
+    if not all(f.is_file() for f in files):
+        return [str(directory)]
+    return [str(f) for f in files]
 
 
 # -- options ---------------------------------------------------------------------------
@@ -286,8 +308,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not state.targets:
         return
     if config.args_source != pytest.Config.ArgsSource.ARGS:
-        # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from.
-        config.args = [str(suites_dir())]
+        # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from;
+        # with --scenario, only the files of the areas those IDs name are collected.
+        config.args = suite_paths(suites_dir(), state.scenario_patterns)
     if not hasattr(config, "workerinput"):
         collector = ResultsCollector(
             config,
@@ -397,7 +420,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = config.stash.get(RUN_KEY, None)
     if state is None or not state.baselines or hasattr(config, "workerinput"):
         return
-    if getattr(config.option, "dist", "no") == "no" or config.args != [str(suites_dir())]:
+    if getattr(config.option, "dist", "no") == "no" or config.args_source == pytest.Config.ArgsSource.ARGS:
         return
     from .cli import load_suites
 

@@ -359,3 +359,230 @@ def test_send_error_caught_by_server(server: Server) -> None:
         expected="no traceback or ERROR line",
         observed=seen.log_errors,
     )
+
+
+# -- events, versions, how the app is run (core › Events, Applications, Overview, Extensions) --
+
+import math  # noqa: E402  (the section's own imports, kept with it)
+import re  # noqa: E402
+import time  # noqa: E402
+
+from asgi_conformance import INFO, fail, record  # noqa: E402
+from asgi_conformance.apps.typedjson import Opaque  # noqa: E402
+
+EVENTS = "core › Events"
+INT64 = (-(2**63), 2**63 - 1)
+MISSING = "<missing>"
+NO_SCOPE: Any = object()
+
+
+@scenario(
+    "core.event.type_key",
+    "every received event is a dict with a str 'type' '<protocol>.<message>' of the scope's protocol",
+    level=MUST,
+    spec=f"{EVENTS}; Protocol Specifications",
+)
+def test_event_type_key(server: Server) -> None:
+    """MUST: each event ``receive()`` returns is a dict with a str ``type``; SHOULD: namespaced by
+    the scope's protocol ("http.<message>" in an HTTP scope). Judged on a POST with a body: the
+    echo app records every event it receives (HTTP only; the WebSocket suite sees its own)."""
+    seen = server.echo("/echo/event-types", body=b"event-types", method="POST")
+    check(bool(seen.events), "receive() gave no event", expected="at least http.request", observed=seen.events)
+    types = [e.get("type", MISSING) if isinstance(e, dict) else f"<not a dict: {e!r}>" for e in seen.events]
+    check(
+        all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in seen.events),
+        "some received events have no str 'type'",
+        expected="a str 'type' in every event",
+        observed=types,
+    )
+    kind = seen.scope.get("type")
+    foreign = [t for t in types if not (isinstance(kind, str) and re.fullmatch(re.escape(kind) + r"\.\w[\w.]*", t))]
+    check(
+        not foreign,
+        "some event types are not namespaced by the scope's protocol",
+        expected=f"'{kind}.<message>'",
+        observed=types,
+        level=SHOULD,
+    )
+
+
+def _bad_values(value: Any, where: str) -> list[str]:
+    """Paths to every value an event may not carry (bytes, str, int64, finite float, list, dict, bool, None)."""
+    if value is None or isinstance(value, bool | str | bytes):
+        return []
+    if isinstance(value, int):
+        return [] if INT64[0] <= value <= INT64[1] else [f"{where}: int {value} outside the signed 64-bit range"]
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{where}: float {value!r}"]
+    if isinstance(value, list | tuple):  # tuples stand in for lists
+        return [bad for n, item in enumerate(value) for bad in _bad_values(item, f"{where}[{n}]")]
+    if isinstance(value, dict):
+        found = [f"{where}: key {key!r} is not a str" for key in value if not isinstance(key, str)]
+        return found + [bad for key, item in value.items() for bad in _bad_values(item, f"{where}[{key!r}]")]
+    if isinstance(value, Opaque):
+        return [f"{where}: {value.type_name} {value.repr[:60]}"]
+    return [f"{where}: {type(value).__name__}"]
+
+
+@scenario(
+    "core.event.value_types",
+    "received events carry only bytes, str, int64, finite floats, lists, str-keyed dicts, bools, None",
+    level=MUST,
+    spec=EVENTS,
+)
+def test_event_value_types(server: Server) -> None:
+    """MUST ("only allowed to contain"): the echo app records every event typed-JSON encoded, so a
+    bytearray or memoryview body, a NaN, a non-str key or an object shows as what it is."""
+    seen = server.echo("/echo/event-values?q=1", [("X-One", "1")], b"event-values", method="POST")
+    bad = _bad_values(seen.events, "events")
+    check(not bad, "received events carry values of types outside the allowed set", expected=[], observed=bad)
+
+
+def _spec_version_of(scope: Any) -> Any:
+    asgi = scope.get("asgi", ABSENT) if isinstance(scope, dict) else ABSENT
+    return asgi.get("spec_version", ABSENT) if isinstance(asgi, dict) else ABSENT
+
+
+@scenario(
+    "core.scope.spec_version",
+    "asgi['spec_version'] per scope type (optional; a str naming the protocol's spec version)",
+    level=INFO,
+    spec="core › Applications",
+)
+def test_asgi_spec_version_per_scope(server: Server) -> None:
+    """MAY: the cell is the value per scope type: http (the echo app), websocket (the echo app
+    over a WebSocket, where the target serves them), lifespan (the catalogue's lifespan stash,
+    where the target sends lifespan). A present value that is not a "major.minor" str fails."""
+    found: dict[str, Any] = {"http": _spec_version_of(server.echo("/echo/spec-version").scope)}
+    capabilities = server.target.all_capabilities
+    if "websocket" in capabilities:
+        from .test_websocket import _ws_echo
+
+        found["websocket"] = _spec_version_of(_ws_echo(server, "/ws/echo/spec-version").scope)
+    if "lifespan" in capabilities:
+        stash = server.control("lifespan")
+        scope = stash.get("scope") if isinstance(stash, dict) else None
+        found["lifespan"] = _spec_version_of(scope) if isinstance(scope, dict) else NO_SCOPE
+    shown = {k: "absent (2.0)" if v is ABSENT else "no scope seen" if v is NO_SCOPE else v for k, v in found.items()}
+    record(", ".join(f"{k} {v}" for k, v in shown.items()))
+    bad = {
+        k: v
+        for k, v in found.items()
+        if v is not ABSENT and v is not NO_SCOPE and not (isinstance(v, str) and re.fullmatch(r"\d+\.\d+", v))
+    }
+    check(not bad, "asgi['spec_version'] is not a version str", expected="a str such as '2.3'", observed=bad)
+
+
+@scenario(
+    "core.app.event_loop",
+    "how the app is run: async library, event loop type, main thread; one loop for every call",
+    level=INFO,
+    spec="core › Overview",
+)
+def test_app_event_loop(server: Server) -> None:
+    """Implied: apps are asyncio-compatible coroutines on the main thread. The cell records the
+    library, the loop's type and whether the call ran on the main thread (where the echo app
+    reports it). SHOULD (inference): three calls (two on one connection, one on another) served
+    by one process run on one event loop, as the one main-thread loop the text describes."""
+    with server.connection() as conn:
+        seen = [server.echo_over(conn, f"/echo/loop/{n}") for n in range(2)]
+    seen.append(server.echo("/echo/loop/2"))
+    loops: dict[str, set[str]] = {}
+    for echo in seen:
+        loops.setdefault(str(echo.app.get("pid")), set()).add(str(echo.app.get("loop")))
+    libraries = sorted({str(e.app.get("library")) for e in seen})
+    kinds = sorted({str(e.app.get("loop")).rsplit(":", 1)[0] for e in seen})
+    main = {e.app.get("main_thread", MISSING) for e in seen}
+    main_shown = (
+        "not reported" if main == {MISSING} else "yes" if main == {True} else "no" if main == {False} else "mixed"
+    )
+    record(f"library {'/'.join(libraries)}; loop {'/'.join(kinds)}; main thread: {main_shown}")
+    split = {pid: sorted(found) for pid, found in loops.items() if len(found) > 1}
+    check(
+        not split,
+        "calls served by one process ran on different event loops",
+        expected="one loop per process",
+        observed=split,
+        level=SHOULD,
+    )
+
+
+@scenario(
+    "core.extensions.honest",
+    "the extensions the HTTP scope advertises (recorded; each is judged by its own scenarios)",
+    level=INFO,
+    spec="core › Extensions",
+)
+def test_extensions_honest(server: Server) -> None:
+    """Implied: an advertised key means the server accepts that extension's events. Whether it
+    does is for each extension's scenarios; here the cell lists the names, with a shape check:
+    MUST a dict of str names, SHOULD each entry a dict."""
+    extensions = server.echo("/echo/extensions").scope.get("extensions", ABSENT)
+    if extensions is ABSENT or extensions is None:
+        record("none advertised" if extensions is ABSENT else "extensions: None")
+        return
+    check(isinstance(extensions, dict), "extensions is not a dict", expected="a dict", observed=extensions)
+    names = sorted(map(str, extensions))
+    # Keys other requests' echo apps added (x-ac-mutate): a leak that core.extensions.not_shared
+    # judges; shown once, so the cell does not change with the tokens or the order of the run.
+    leaked = [n for n in names if re.fullmatch(r"ac\.[0-9a-f]{8}", n)]
+    shown = [n for n in names if n not in leaked]
+    if leaked:
+        shown.append("ac.<token> keys leaked from earlier requests (see core.extensions.not_shared)")
+    record(", ".join(shown) or "{} (none advertised)")
+    bad_names = [k for k in extensions if not isinstance(k, str)]
+    check(not bad_names, "some extension names are not str", expected="str names", observed=bad_names)
+    bad = {k: v for k, v in extensions.items() if not isinstance(v, dict)}
+    check(not bad, "some advertised extensions' entries are not dicts", expected="dicts", observed=bad, level=SHOULD)
+
+
+@scenario(
+    "core.app.legacy_asgi2",
+    "a class-style ASGI 2 app is served: app(scope), then await instance(receive, send)",
+    level=SHOULD,
+    spec="core › Applications, Legacy Applications",
+)
+def test_app_legacy_asgi2(launcher: Launcher) -> None:
+    """SHOULD ("should try to support"). A dedicated process serves ``serve:legacy``, the class
+    in apps/legacy.py, which answers every request with its scope's asgi dict. Served: the cell
+    records asgi['version']. Not served: the process exits, or its first answer is not the app's
+    200, before ``timeouts.startup`` (a server that calls the class as ASGI 3 answers 500)."""
+    from asgi_conformance import client
+    from asgi_conformance.apps.typedjson import loads
+    from asgi_conformance.timing import Deadline
+
+    process = launcher.start("legacy", wait_ready=False)
+    assert process.address is not None
+    deadline = Deadline(launcher.timeouts.startup)
+    outcome: client.Outcome | None = None
+    pause = 0.005
+    while process.exit_status() is None and not deadline.expired:
+        outcome = client.exchange(
+            process.address,
+            client.build_request("GET", f"/legacy/{secrets.token_hex(4)}"),
+            timeout=min(launcher.timeouts.request, max(deadline.remaining(), 0.05)),
+        )
+        if isinstance(outcome, client.Response):
+            break
+        time.sleep(min(pause, deadline.remaining()))  # poll interval until the server listens, bounded
+        pause = min(pause * 2, 0.1)
+    if not isinstance(outcome, client.Response):
+        exited = process.exit_status()
+        fail(
+            "the legacy ASGI 2 app was not served",
+            expected="the app's 200",
+            observed=f"exited with status {exited}" if exited is not None else client.describe(outcome),
+        )
+    try:
+        data = loads(outcome.body) if outcome.status == 200 else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or data.get("legacy") is not True:
+        fail(
+            "the legacy ASGI 2 app was not served",
+            expected="the app's 200",
+            observed=f"{client.describe(outcome)}: {outcome.body[:200]!r}",
+        )
+    asgi = data.get("asgi")
+    version = asgi.get("version", "absent (2.0)") if isinstance(asgi, dict) else f"asgi {asgi!r}"
+    record(f"served; asgi version {version}")

@@ -7,14 +7,19 @@ reference target, once plain and once mutated, through the real plugin.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asgi_conformance.apps.mutants import MUTANTS, Mutant, _load_all
+from asgi_conformance.timing import Deadline
 
 from .conftest import load_results, processes_tagged, verdicts
 
@@ -24,6 +29,7 @@ JUDGED_OK = {"pass", "info"}
 # Mutants whose scenarios can only conclude "it hangs" at a deadline: scaled down here,
 # since the reference target answers within a fraction of even the scaled deadline.
 WAITS_OUT_A_DEADLINE = {"ls-hang-without-startup": 0.25}
+REFERENCE_WAIT = 900.0
 
 
 def _run(workdir: Path, *args: str) -> dict[str, Any]:
@@ -39,18 +45,56 @@ def _run(workdir: Path, *args: str) -> dict[str, Any]:
     return load_results(out)
 
 
-@pytest.fixture(scope="module")
-def reference_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    """The plain verdict of every mutated scenario, per reference target (one run each)."""
-    found: dict[str, dict[str, str]] = {}
-    for reference in sorted({_reference(m) for m in MUTANTS.values()}):
+class References:
+    """The plain verdict of every mutated scenario, per reference: one run per reference.
+
+    Under xdist the workers share the runs through files in the session's temporary root:
+    the first worker to need a reference runs it (an O_EXCL lock file says so) and the
+    others wait for its result, with a deadline.
+    """
+
+    def __init__(self, root: Path, shared: bool) -> None:
+        self.root = root
+        self.shared = shared
+        self.known: dict[str, dict[str, str]] = {}
+
+    def __call__(self, reference: str) -> dict[str, str]:
+        if reference not in self.known:
+            self.known[reference] = self._load(reference)
+        return self.known[reference]
+
+    def _load(self, reference: str) -> dict[str, str]:
+        done = self.root / f"reference-{reference}.json"
+        if self.shared:
+            try:
+                os.close(os.open(done.with_suffix(".lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                deadline = Deadline(REFERENCE_WAIT)
+                while not done.exists():
+                    assert not deadline.expired, f"the reference run for {reference} did not finish"
+                    time.sleep(0.1)  # another worker is running it: poll, bounded by the deadline
+                found: dict[str, str] = json.loads(done.read_text())
+                return found
+        found = self._run(reference)
+        partial = done.with_suffix(".part")
+        partial.write_text(json.dumps(found))
+        partial.rename(done)
+        return found
+
+    def _run(self, reference: str) -> dict[str, str]:
         wanted = sorted({s for m in MUTANTS.values() if _reference(m) == reference for s in m.scenarios})
         target, _, base = reference.partition("+")
-        workdir = tmp_path_factory.mktemp(f"reference-{target}")
+        workdir = Path(tempfile.mkdtemp(prefix=f"reference-{target}-", dir=self.root))
         fixed = [f"--conformance-mutant={base}"] if base else []
         results = _run(workdir, f"--target={target}", *fixed, *(f"--scenario={s}" for s in wanted))
-        found[reference] = {scenario: verdict for (_, scenario), verdict in verdicts(results).items()}
-    return found
+        return {scenario: verdict for (_, scenario), verdict in verdicts(results).items()}
+
+
+@pytest.fixture(scope="session")
+def reference_verdicts(tmp_path_factory: pytest.TempPathFactory) -> References:
+    shared = "PYTEST_XDIST_WORKER" in os.environ
+    base = tmp_path_factory.getbasetemp()
+    return References(base.parent if shared else base, shared)
 
 
 def _reference(mutant: Mutant) -> str:
@@ -66,10 +110,8 @@ ALL_MUTANTS: list[Mutant] = sorted(MUTANTS.values(), key=_mutant_id)
 
 
 @pytest.mark.parametrize("mutant", ALL_MUTANTS, ids=_mutant_id)
-def test_mutant_is_caught(
-    mutant: Mutant, reference_verdicts: dict[str, dict[str, str]], tmp_path: Path, run_token: str
-) -> None:
-    plain = reference_verdicts[_reference(mutant)]
+def test_mutant_is_caught(mutant: Mutant, reference_verdicts: References, tmp_path: Path, run_token: str) -> None:
+    plain = reference_verdicts(_reference(mutant))
     results = _run(
         tmp_path,
         f"--target={mutant.reference}",

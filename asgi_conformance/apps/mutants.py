@@ -134,6 +134,7 @@ def _load_all() -> None:
     """Import the modules that define mutants (they register on import)."""
     from . import (  # noqa: F401
         mutants_conn,
+        mutants_core,
         mutants_errors,
         mutants_http,
         mutants_lifespan,

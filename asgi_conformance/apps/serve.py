@@ -10,6 +10,7 @@ tests prove a scenario can fail.
 
 from __future__ import annotations
 
+from . import legacy as _legacy
 from .catalogue import Catalogue
 from .lifespan import HeldRequests
 from .mutants import wrap_from_environment
@@ -19,6 +20,7 @@ __all__ = [
     "gated_shutdown",
     "gated_startup",
     "invalid_send",
+    "legacy",
     "out_of_order",
     "raise_after_startup",
     "raise_on_scope",
@@ -41,3 +43,6 @@ returns_early = wrap_from_environment(Catalogue("returns_early"))
 invalid_send = wrap_from_environment(Catalogue("invalid_send"))
 out_of_order = wrap_from_environment(Catalogue("out_of_order"))
 stop_probe = wrap_from_environment(HeldRequests(Catalogue("gated_shutdown")))
+legacy = _legacy.served()
+"""A class-style ASGI 2 app (core.app.legacy_asgi2). Not wrapped like the others: a mutant
+middleware would make it an ASGI 3 callable; only mutants that target it apply (legacy.served)."""
