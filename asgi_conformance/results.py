@@ -187,12 +187,17 @@ class ResultsCollector:
         self.targets: dict[str, dict[str, Any]] = {}
         self.scenarios: dict[str, dict[str, Any]] = {}
         self.processes: dict[str, dict[str, Any]] = {}
+        self.nodeids: dict[str, str] = {}
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, payload in report.user_properties:
             if name == PROPERTY and isinstance(payload, dict):
-                self.phases.setdefault(report.nodeid, {})[report.when] = payload
+                # Keyed by cell, not node ID: the catalogue run from outside the rootdir gives
+                # node IDs without the file ("::test_scope_type[uvicorn]"), so names may repeat.
+                key = f"{payload['target']['id']}\0{payload['scenario']['id']}"
+                self.phases.setdefault(key, {})[report.when] = payload
+                self.nodeids[key] = report.nodeid
                 self.targets.setdefault(payload["target"]["id"], payload["target"])
                 self.scenarios.setdefault(payload["scenario"]["id"], payload["scenario"])
 
@@ -202,11 +207,11 @@ class ResultsCollector:
 
     def cells(self) -> list[dict[str, Any]]:
         cells = []
-        for nodeid, phases in self.phases.items():
+        for key, phases in self.phases.items():
             cell = settle(phases)
             if cell is not None:
                 cell = {k: v for k, v in cell.items() if k not in ("target", "scenario", "phase")}
-                cell["nodeid"] = nodeid
+                cell["nodeid"] = self.nodeids.get(key)
                 cell["target"] = (phases.get("call") or phases.get("setup") or {}).get("target", {}).get("id")
                 cell["scenario"] = (phases.get("call") or phases.get("setup") or {}).get("scenario", {}).get("id")
                 cells.append({k: v for k, v in cell.items() if v is not None})

@@ -28,6 +28,7 @@ import inspect
 import itertools
 import json
 import os
+import threading
 from typing import Any
 
 from . import aio, routes
@@ -112,6 +113,7 @@ class Catalogue:
             },
             "pid": os.getpid(),
             "loop": aio.loop_identity(),
+            "main_thread": threading.current_thread() is threading.main_thread(),
             "library": aio.library(),
             "body_sha256": digest,
             "body_length": length,
