@@ -3,7 +3,8 @@
 For each target, one pytest process runs the whole catalogue (as `pytest --target=X`
 would); the script prints its wall time, the shared server's start-up time, per-case
 time percentiles (setup + call + teardown of each cell, from the results JSON) and
-the slowest cases. ``--matrix`` also times one run of every target together.
+the slowest cases. ``--matrix`` also times the whole matrix through ``asgi-conformance run``
+(one pytest process per target, in parallel).
 
     python benchmarks/run.py                       # every installed built-in target
     python benchmarks/run.py --target uvicorn --target daphne --matrix
@@ -22,25 +23,14 @@ from pathlib import Path
 from typing import Any
 
 
-def run(args: list[str], out: Path) -> tuple[float, dict[str, Any]]:
+def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, dict[str, Any]]:
+    """One target: a plain pytest run. The matrix: ``asgi-conformance run`` (targets in parallel)."""
+    if matrix:
+        command = [sys.executable, "-m", "asgi_conformance", "run", "--json", str(out), "--no-html", *args]
+    else:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}", *args]
     began = time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asgi_conformance",
-            "run",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--conformance-json={out}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     wall = time.monotonic() - began
     return wall, json.loads(out.read_text())
 
@@ -78,7 +68,7 @@ def main() -> int:
             wall, data = run([f"--target={name}"], Path(tmp) / f"{name}.json")
             report(name, wall, data)
         if args.matrix:
-            wall, data = run([f"--target={n}" for n in names], Path(tmp) / "matrix.json")
+            wall, data = run([f"--target={n}" for n in names], Path(tmp) / "matrix.json", matrix=True)
             print(f"matrix of {len(names)} targets, {len(data['results'])} cells: wall {wall:.2f}s")
     return 0
 
