@@ -8,12 +8,14 @@ works under asyncio and trio alike.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import aio, journal, routes
+from . import aio, journal, routes, typedjson
 from .routes import Receive, Scope, Send
 
 __all__ = ["LIMIT", "bounded", "spec_version", "token_of"]
@@ -135,3 +137,138 @@ async def unknown_type(scope: Scope, receive: Receive, send: Send) -> None:
         report = {"raised": None, "oserror": False}
     await send({"type": "websocket.send", "text": json.dumps(report)})
     await send({"type": "websocket.close", "code": 1000})
+
+
+# -- §10-§13: the scripted app -------------------------------------------------------------
+
+SCRIPT_STREAM = "ws-script-{token}"
+BLOB = bytes(range(32, 127)) * 3
+"""The repeating pattern of a ``blob`` step: printable ASCII, so it also serves as text."""
+MAX_SHOWN = 256
+"""Payloads up to this size are logged as they are; larger ones by length and sha256."""
+
+
+def _script(scope: Scope) -> list[dict[str, Any]]:
+    """The steps in the query string (``s=<base64url typed JSON>``); [] if unreadable."""
+    query = scope.get("query_string")
+    if not isinstance(query, bytes):
+        return []
+    for part in query.split(b"&"):
+        if part.startswith(b"s="):
+            try:
+                steps = typedjson.loads(base64.urlsafe_b64decode(part[2:] + b"=" * (-len(part[2:]) % 4)))
+            except (ValueError, TypeError):
+                return []
+            return [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+    return []
+
+
+def shape(message: Any) -> dict[str, Any]:
+    """What a received event looked like: type, keys, the types of text/bytes, small payloads, code, reason."""
+    if not isinstance(message, dict):
+        return {"type": None, "not_a_dict": type(message).__name__}
+    out: dict[str, Any] = {"type": message.get("type"), "keys": sorted(str(k) for k in message)}
+    for key in ("text", "bytes"):
+        if key not in message:
+            continue
+        value = message[key]
+        out[f"{key}_type"] = type(value).__name__
+        if isinstance(value, str | bytes):
+            raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+            out[f"{key}_len"] = len(value)
+            out[f"{key}_sha256"] = hashlib.sha256(raw).hexdigest()
+            if len(value) <= MAX_SHOWN:
+                out[key] = value
+    for key in ("code", "reason"):
+        if key in message:
+            out[key] = message[key]
+    return out
+
+
+def _scope_facts(scope: Scope) -> dict[str, Any]:
+    extensions = scope.get("extensions")
+    return {
+        "type": scope.get("type"),
+        "spec_version": spec_version(scope),
+        "extensions": sorted(str(k) for k in extensions) if isinstance(extensions, dict) else None,
+        "subprotocols": scope.get("subprotocols"),
+    }
+
+
+@routes.route("ws-script")
+async def script(scope: Scope, receive: Receive, send: Send) -> None:
+    """Run the steps the case put in the query string; log what each did.
+
+    Steps (typed JSON dicts, by ``op``):
+
+    ``receive``  one bounded ``receive()`` (``within`` seconds, default LIMIT); logs its shape
+    ``send``     ``send(msg)``; logs "ok" or the exception (the script goes on)
+    ``report``   sends the log so far as a text message (typed JSON)
+    ``echo``     until websocket.disconnect: sends every message back as it came (same kind)
+    ``shape``    until websocket.disconnect: answers every message with its shape (text, typed JSON)
+    ``blob``     sends ``size`` bytes of BLOB's pattern (``kind`` "text" or "bytes")
+    ``gate``     waits for the harness's gate ``<token>-<name>``
+    ``journal``  writes the log to the journal now (it is always written at the end)
+
+    The log starts with facts from the scope (spec_version, extension names, subprotocols).
+    """
+    token = token_of(scope)
+    log: list[dict[str, Any]] = []
+    facts = _scope_facts(scope)
+
+    def record() -> dict[str, Any]:
+        return {"scope": facts, "log": log}
+
+    for step in _script(scope)[:MAX_EVENTS]:
+        op = step.get("op")
+        entry: dict[str, Any] = {"op": op}
+        log.append(entry)
+        try:
+            if op == "receive":
+                within = step.get("within")
+                message = await bounded(receive, float(within) if isinstance(within, int | float) else LIMIT)
+                entry["event"] = None if message is None else shape(message)
+            elif op == "send":
+                await send(step.get("msg") or {})
+                entry["ok"] = True
+            elif op == "report":
+                await send({"type": "websocket.send", "text": typedjson.dumps(record()).decode("utf-8")})
+                entry["ok"] = True
+            elif op == "journal":
+                journal.write(SCRIPT_STREAM.format(token=token), record())
+            elif op == "gate":
+                entry["ok"] = await journal.wait_gate(f"{token}-{step.get('name')}", LIMIT)
+            elif op == "blob":
+                size = int(step.get("size") or 0)
+                data = (BLOB * (size // len(BLOB) + 1))[:size]
+                kind = "text" if step.get("kind") == "text" else "bytes"
+                await send({"type": "websocket.send", kind: data.decode("ascii") if kind == "text" else data})
+                entry["ok"] = True
+            elif op in ("echo", "shape"):
+                await _loop(op, receive, send, entry)
+        except Exception as exc:
+            entry.update(describe_exception(exc))
+    log.append({"op": "end"})
+    journal.write(SCRIPT_STREAM.format(token=token), {**record(), "final": True})
+
+
+async def _loop(op: str, receive: Receive, send: Send, entry: dict[str, Any]) -> None:
+    """The ``echo`` and ``shape`` steps: until websocket.disconnect (or LIMIT without an event)."""
+    seen: list[dict[str, Any]] = []
+    entry["events"] = seen
+    for _ in range(MAX_EVENTS):
+        message = await bounded(receive)
+        if message is None:
+            entry["ended"] = "no event within the limit"
+            return
+        found = shape(message)
+        seen.append(found)
+        if message.get("type") != "websocket.receive":
+            entry["ended"] = found
+            return
+        if op == "shape":
+            await send({"type": "websocket.send", "text": typedjson.dumps(found).decode("utf-8")})
+        elif isinstance(message.get("text"), str):
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
