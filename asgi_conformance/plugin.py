@@ -12,6 +12,8 @@ import functools
 import importlib.metadata
 import json
 import shlex
+import signal
+import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +81,17 @@ def suites_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise pytest.UsageError("asgi-conformance: the suites directory is missing from this installation")
+
+
+def _interrupt_on_sigterm() -> None:
+    """A run ended with SIGTERM (a cancelled CI job, ``timeout``) tears down like Ctrl-C, so
+    every server it started is stopped; left alone, the default handler would orphan them."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+
+        def interrupt(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def suite_paths(directory: Path, patterns: list[str]) -> list[str]:
@@ -307,6 +320,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = state
     if not state.targets:
         return
+    _interrupt_on_sigterm()
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from;
         # with --scenario, only the files of the areas those IDs name are collected.
