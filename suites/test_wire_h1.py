@@ -1345,6 +1345,9 @@ def test_chunk_no_last_chunk(server: Server) -> None:
     record(_never_complete(events, "a chunked body without 0-size chunk then EOF"))
 
 
+DRIBBLE_PACE_S = 0.002
+
+
 @scenario(
     "wire.h1.slow.dribble",
     "a request sent one byte per write is assembled and served",
@@ -1353,14 +1356,17 @@ def test_chunk_no_last_chunk(server: Server) -> None:
     impact="interop",
 )
 def test_slow_dribble(server: Server) -> None:
-    """TCP is a byte stream: a request cut into 1-byte writes (bounded: one short request,
-    no pauses) is one request."""
+    """TCP is a byte stream: a request cut into 1-byte writes is one request. The writes are
+    paced (``DRIBBLE_PACE_S`` apart, about 0.2 s for the whole request) so that each byte
+    reaches the server as a read of its own even on a busy machine: the pause shapes the
+    input of a slow client; nothing is learnt from it."""
     token = _token()
     data = _fill(POST + b"Content-Length: 5\r\n\r\nhello", token)
     with server.connection() as conn:
         for n in range(len(data)):
             if not conn.send(data[n : n + 1]):
                 break
+            time.sleep(DRIBBLE_PACE_S)  # a slow client's pace, not a wait for an event
         outcome = conn.response()
     echo = _echo_of(outcome)
     check(echo is not None, "a dribbled request was not served", expected="the app's 200", observed=_short(outcome))

@@ -150,7 +150,9 @@ def test_verdicts_outcomes_and_results_json(pytester: pytest.Pytester, run_token
         "wire trace",
     ):
         assert line in stdout
-    result.stdout.fnmatch_lines(["*asgi-conformance: 7 scenarios x 1 targets*", "uvicorn-h11 * 1 * 1 * 1 * 1 * 2 * 1"])
+    result.stdout.fnmatch_lines(
+        ["*asgi-conformance: 7 scenarios x 1 targets*", "uvicorn-h11 * 1 * 1 * 1 * 1 * 2 * 1 * 0"]
+    )
 
 
 def test_target_cmd_runs_the_catalogue(pytester: pytest.Pytester, run_token: str) -> None:
