@@ -123,6 +123,13 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
         if args.verbose:
             for rid in ids:
                 out.write(f"  {'x' if rid in covered else ' '} {rid}\n")
+    if not wanted:
+        rows_all = all_requirements()
+        must = [r for r in rows_all.values() if r.level.upper().startswith(("MUST", "SHOULD"))]
+        out.write(
+            f"total: {sum(1 for r in rows_all if r in covered)}/{len(rows_all)} rows covered; "
+            f"MUST/SHOULD rows: {sum(1 for r in must if r.id in covered)}/{len(must)}\n"
+        )
     return 0
 
 
@@ -508,6 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"asgi-conformance: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `asgi-conformance list | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
