@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import signal
 import socket
@@ -29,7 +30,7 @@ from typing import Any, Literal
 
 from . import client
 from .journal import Journal
-from .targets import BindMode, Target
+from .targets import BindMode, Target, fill
 from .timing import Deadline, Timeouts
 
 __all__ = ["READY_PATH", "ServerProcess", "StopResult", "TargetDied", "TargetStartError"]
@@ -83,11 +84,13 @@ class ServerProcess:
         root_path: str | None = None,
         env: dict[str, str] | None = None,
         label: str = "server",
+        ws_ping_interval: float | None = None,
     ) -> None:
         self.target = target
         self.app = app
         self.bind: BindMode = bind or target.default_bind
         self.root_path = root_path
+        self.ws_ping_interval = ws_ping_interval
         self.timeouts = timeouts
         self.workdir = workdir
         self.label = label
@@ -147,6 +150,12 @@ class ServerProcess:
             values = {"uds": path}
             self.address = client.Address(uds=path)
         self.argv = self.target.command(self.app, self.bind, values, root_path=self.root_path)
+        if self.ws_ping_interval is not None:
+            seconds = {
+                "seconds": f"{self.ws_ping_interval:g}",
+                "whole_seconds": str(max(1, math.ceil(self.ws_ping_interval))),
+            }
+            self.argv += [fill(part, seconds) for part in self.target.ws_ping_args]
         env = {
             **os.environ,
             **self.target.env,

@@ -143,10 +143,12 @@ class Launcher:
         wait_ready: bool = True,
         root_path: str | None = None,
         bind: BindMode | None = None,
+        ws_ping_interval: float | None = None,
     ) -> ServerProcess:
         """Start ``asgi_conformance.apps.serve:<app>`` on this target in a new process.
 
-        ``bind`` overrides the run's bind mode (it must be one the target supports).
+        ``bind`` overrides the run's bind mode (it must be one the target supports);
+        ``ws_ping_interval`` appends the target's ``ws_ping_args`` with that many seconds.
         """
         process = ServerProcess(
             self.target,
@@ -157,6 +159,7 @@ class Launcher:
             root_path=root_path,
             env=self.env,
             label=f"{app}-{next(_LAUNCHES)}",
+            ws_ping_interval=ws_ping_interval,
         )
         self.started.append(process)
         cell = current_cell()

@@ -67,6 +67,9 @@ class Target:
     modules: tuple[str, ...] = ()
     extra: str | None = None
     root_path_args: tuple[str, ...] = ()
+    ws_ping_args: tuple[str, ...] = ()
+    """Appended to the command to set a WebSocket ping interval: ``{seconds}`` (e.g. "0.5") or
+    ``{whole_seconds}`` (rounded up, at least 1, for options that take an integer)."""
     stop_signal: signal.Signals = signal.SIGTERM
     env: Mapping[str, str] = field(default_factory=dict)
     source: str = "builtin"
@@ -167,6 +170,7 @@ def _uvicorn(target_id: str, http: str, ws: str) -> Target:
         modules=("uvicorn", http, "uvloop", ws),
         extra="uvicorn",
         root_path_args=("--root-path", "{root_path}"),
+        ws_ping_args=("--ws-ping-interval", "{seconds}"),
     )
 
 
@@ -183,6 +187,7 @@ def _hypercorn(target_id: str, worker: str) -> Target:
         modules=("hypercorn", worker),
         extra="hypercorn",
         root_path_args=("--root-path", "{root_path}"),
+        ws_ping_args=("--websocket-ping-interval", "{whole_seconds}"),
     )
 
 
@@ -206,6 +211,7 @@ BUILTIN_TARGETS: dict[str, Target] = {
             modules=("daphne",),
             extra="daphne",
             root_path_args=("--root-path", "{root_path}"),
+            ws_ping_args=("--ping-interval", "{whole_seconds}"),
         ),
         Target(
             id="granian",

@@ -2808,3 +2808,64 @@ def test_denial_disconnect_event(server: Server) -> None:
         observed=event,
         level=MUST,
     )
+
+
+# -- §11: server keepalive pings ------------------------------------------------------------
+
+PING_INTERVAL = 0.5
+"""The ping interval a keepalive case configures (targets whose option takes whole seconds get 1)."""
+
+
+def _ping_bucket(seconds: float) -> str:
+    for limit in (1.0, 4.0):
+        if seconds <= limit:
+            return f"ping within {limit:g} s"
+    return f"ping after more than {4:g} s"
+
+
+@scenario(
+    "ws.ping.keepalive",
+    "the server pings an idle WebSocket client when a ping interval is configured",
+    level=SHOULD,
+    spec="www › WebSocket",
+    requires=WS,
+    impact="hang",
+)
+def test_ping_keepalive(launcher: Launcher) -> None:
+    """Needs a ping-interval option (``Target.ws_ping_args``). A dedicated process with the interval
+    set to 0.5 s (1 s for options that take whole seconds); the client stays idle on an accepted
+    connection and waits (``timeouts.event``) for the first ping. The time bucket is measured from
+    sending the handshake."""
+    target = launcher.target
+    if not target.ws_ping_args:
+        unsupported(f"{target.id} has no WebSocket ping-interval option the harness knows of")
+    process = launcher.start(ws_ping_interval=PING_INTERVAL)
+    server = Server(target, process, launcher.timeouts)
+    note(f"launched with: {' '.join(process.argv[-len(target.ws_ping_args) :])}")
+    path, _ = _scripted(RECEIVE, ACCEPT, RECEIVE)
+    with RawWs(server) as raw:
+        started = time.monotonic()
+        head = raw.handshake(_upgrade(path))
+        if head is None or head.status != 101:
+            fail("the handshake was not accepted", expected="101", observed=f"HTTP {head.status}" if head else raw.end)
+        deadline = Deadline(server.timeouts.event)
+        others: list[int] = []
+        while True:
+            got = raw.frame(deadline.remaining())
+            if got is None or got.opcode == 0x8:
+                break
+            if got.opcode == 0x9:
+                elapsed = time.monotonic() - started
+                record(_ping_bucket(elapsed))
+                note(f"first ping after {elapsed:.2f} s (payload {got.payload[:40]!r})")
+                raw.write(_frame(0x8, struct.pack("!H", 1000)))
+                return
+            others.append(got.opcode)
+        ended = "a close frame" if got is not None else raw.end or "nothing before the deadline"
+        record(f"no ping ({ended})")
+        fail(
+            "no ping from the server on an idle connection",
+            expected=f"a ping frame within {server.timeouts.event:g} s (interval set to {PING_INTERVAL:g} s)",
+            observed=f"{ended}; other frames {others}" if others else ended,
+            level=SHOULD,
+        )

@@ -1142,3 +1142,20 @@ def _denial_then_connect(app: App) -> App:
         await app(scope, replay_receive, watched_send)
 
     return mutated
+
+
+# §11: server keepalive pings
+
+
+def _no_keepalive_ping() -> None:
+    async def never_ping(self: Any) -> None:
+        return None
+
+    _patch("websockets.legacy.protocol", "WebSocketCommonProtocol", "keepalive_ping", lambda original: never_ping)
+
+
+mutant(
+    "ws-no-keepalive-ping",
+    "the server never sends keepalive pings: its ping-interval setting is accepted and ignored",
+    "ws.ping.keepalive",
+)(_wire(_no_keepalive_ping))
