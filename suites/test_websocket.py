@@ -527,6 +527,13 @@ def _address(value: Any) -> Any:
     return tuple(value) if isinstance(value, list | tuple) else value
 
 
+def _shape(value: Any) -> str:
+    """The types of an address, "[str, int]": what a stable cell shows instead of the port."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(type(v).__name__ for v in value) + "]"
+    return type(value).__name__
+
+
 @scenario("ws.scope.type", "type is 'websocket'", level=MUST, spec="www › WebSocket", requires=WS)
 def test_ws_scope_type(server: Server) -> None:
     expect(_ws_echo(server).scope.get("type", ABSENT), "websocket", "scope['type']")
@@ -699,6 +706,14 @@ def test_ws_scope_client_server(server: Server) -> None:
         unsupported("the target listens on a Unix socket here: the TCP values cannot be compared")
     client_value = seen.scope.get("client", ABSENT)
     server_value = seen.scope.get("server", ABSENT)
+    # The port types first, so a failure reads the same on every run (ports change).
+    shapes = {k: _shape(v) for k, v in (("client", client_value), ("server", server_value)) if v not in (ABSENT, None)}
+    check(
+        all(shape.endswith(", int]") for shape in shapes.values()),
+        "a port is not an int",
+        expected=dict.fromkeys(shapes, "[str, int]"),
+        observed=shapes,
+    )
     if client_value not in (ABSENT, None):
         expect(_address(client_value), seen.local, "client (as a tuple)")
     if server_value not in (ABSENT, None):
@@ -752,7 +767,13 @@ def test_ws_scope_extensions(server: Server) -> None:
         observed=value,
         level=MUST,
     )
-    record(sorted(value) if value else "{} (none)")
+    # Keys the harness's own probes added (x-ac-mutate) show up where a server shares one
+    # extensions dict between scopes (granian): counted, not listed, so the cell is stable.
+    leaked = [k for k in value if k.startswith("ac.")]
+    if leaked:
+        note(f"{len(leaked)} 'ac.*' keys leaked from other scopes (the extensions dict is shared)")
+    names = sorted(k for k in value if not k.startswith("ac."))
+    record((names or "{} (none)") if not leaked else [*names, "(+ keys leaked from other scopes)"])
 
 
 @scenario(
@@ -1237,6 +1258,9 @@ def test_connect_early_frames(launcher: Launcher) -> None:
                 if event is None
                 else f"delivered to the app as {event.get('type')}"
             )
+    # A server that falls over does so just after its answer (hypercorn-trio, seen): give it
+    # ``timeouts.hold`` to exit (negative evidence) before asking whether it still serves.
+    server.process.wait_exit(server.timeouts.hold)
     record(value + _still_serving(server, "a client sent a frame with its handshake"))
     if event is not None:
         check(
@@ -2043,16 +2067,17 @@ def test_send_before_accept(server: Server) -> None:
         first = ws.receive(server.timeouts.event) if isinstance(outcome, Accepted) else outcome
     found = _final(server, token)
     what = _sent(_step(found, 1))
-    record(
-        f"send {what}; client: {_handshake_value(outcome)}"
-        + (f", then {describe(first)}" if isinstance(outcome, Accepted) else "")
-    )
+    then = describe(first)
+    if isinstance(first, Text) and first != Text("early"):
+        then = "another text message (the app's report), not 'early'"
+    after = f", then {then}" if isinstance(outcome, Accepted) else ""
+    record(f"send {what}; client: {_handshake_value(outcome)}{after}")
     if what == "returned":
         check(
             first == Text("early"),
             "send() before accept returned, but the message never reached the client",
             expected="text 'early' (or a raise)",
-            observed=describe(first),
+            observed=then,
             level=MUST,
         )
 
