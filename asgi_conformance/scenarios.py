@@ -57,11 +57,14 @@ AREAS: dict[str, tuple[str, str]] = {
     "err.ws": ("websocket", "WebSocket"),
     "ws": ("websocket", "WebSocket"),
     "ext": ("extensions", "Extensions"),
+    "ext.tls": ("tls", "TLS"),
     "tls": ("tls", "TLS"),
     "wire.h1": ("wire_h1", "HTTP/1.1 on the wire"),
     "wire.h1.conn": ("wire_h1_conn", "HTTP/1.1 connection management"),
     "wire.ws": ("wire_ws", "WebSocket on the wire"),
     "wire.h2": ("wire_h2", "HTTP/2 on the wire"),
+    "fw": ("framework", "Frameworks under each server"),
+    "chk": ("checker", "App-side protocol checker"),
 }
 
 

@@ -10,6 +10,9 @@ import pytest
 
 from asgi_conformance import Launcher
 
+from .fixtures_framework import *  # noqa: F403  (fixtures of the framework scenarios)
+from .fixtures_h2 import *  # noqa: F403  (fixtures of the HTTP/2 scenarios)
+from .fixtures_tls import *  # noqa: F403  (fixtures of the TLS scenarios)
 from .lifespan_runs import (
     ErrorRun,
     ExitObservation,

@@ -133,13 +133,18 @@ def wrap_from_environment(app: App) -> App:
 def _load_all() -> None:
     """Import the modules that define mutants (they register on import)."""
     from . import (  # noqa: F401
+        mutants_checker,
         mutants_conn,
         mutants_core,
         mutants_errors,
+        mutants_extensions,
+        mutants_framework,
+        mutants_h2,
         mutants_http,
         mutants_lifespan,
         mutants_request,
         mutants_response,
+        mutants_tls,
         mutants_websocket,
         mutants_wire,
         mutants_wire_ws,

@@ -31,6 +31,9 @@ MODULES = (
     "asgi_conformance.apps.http_wire",
     "asgi_conformance.apps.websocket",
     "asgi_conformance.apps.wire_ws",
+    "asgi_conformance.apps.extensions",
+    "asgi_conformance.apps.h2_apps",
+    "asgi_conformance.apps.tls_apps",
 )
 
 

@@ -1,0 +1,3 @@
+"""Mutants for the checker scenarios."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Mutants for the extensions scenarios."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Mutants for the framework scenarios."""
+
+from __future__ import annotations

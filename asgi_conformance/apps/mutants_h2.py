@@ -1,0 +1,3 @@
+"""Mutants for the h2 scenarios."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Mutants for the tls scenarios."""
+
+from __future__ import annotations

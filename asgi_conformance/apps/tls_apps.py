@@ -1,0 +1,3 @@
+"""Scenario apps for tls_apps (filled in by its issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Conformance cases: checker."""
+
+from __future__ import annotations

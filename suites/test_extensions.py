@@ -1,0 +1,3 @@
+"""Conformance cases: extensions."""
+
+from __future__ import annotations

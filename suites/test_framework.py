@@ -1,0 +1,3 @@
+"""Conformance cases: framework."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Conformance cases: tls."""
+
+from __future__ import annotations
