@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from .._version import __version__
 from ..diff import KINDS, Change
+from ..framework_view import build as build_framework_grids
 from ..requirements import all_requirements
 from ..scenarios import AREAS, IMPACTS
 
@@ -362,6 +363,8 @@ def build_model(results: dict[str, Any]) -> dict[str, Any]:
             if counts["verdicts"][v]
         ]
 
+    index = {(c["target"]["raw_id"], row["raw_id"]): c for a in areas for row in a["rows"] for c in row["cells"]}
+    frameworks = _framework_view(results, index, {t["raw_id"]: t for t in targets})
     run = results.get("run")
     impacts = list(IMPACTS) + sorted({i for t in targets for i in t["summary"]["impacts"]} - set(IMPACTS))
     levels = list(LEVELS) + sorted({r["level"] for a in areas for r in a["rows"]} - set(LEVELS) - {""})
@@ -377,9 +380,48 @@ def build_model(results: dict[str, Any]) -> dict[str, Any]:
             if v in VERDICTS or any(t["summary"]["verdicts"][v] for t in targets)
         ],
         "levels": levels,
+        "frameworks": frameworks,
         "scenario_count": sum(len(a["rows"]) for a in areas),
         "cell_count": len(cells),
     }
+
+
+def _framework_view(
+    results: dict[str, Any], index: dict[tuple[str, str], dict[str, Any]], targets: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The framework × server grids, each cell linking to its scenario's cell details."""
+    grids = []
+    for grid in build_framework_grids(results):
+        rows = []
+        for framework in grid.frameworks:
+            cells = []
+            for target_id in grid.targets:
+                pair = grid.cells.get((framework, target_id))
+                if pair is None:
+                    cells.append(
+                        {"verdict": NOT_RUN, "label": "not run", "summary": "", "anchor": "", "target": target_id}
+                    )
+                    continue
+                linked = index.get((target_id, pair.scenarios[0])) if pair.scenarios else None
+                cells.append(
+                    {
+                        "verdict": pair.verdict if pair.verdict in VERDICTS else "other",
+                        "label": clip(pair.verdict, 20),
+                        "summary": clip(pair.summary, 200),
+                        "anchor": linked["anchor"] if linked and linked.get("present") else "",
+                        "target": target_id,
+                    }
+                )
+            rows.append({"framework": clip(framework, SHORT_CHARS), "cells": cells})
+        grids.append(
+            {
+                "behaviour": clip(grid.behaviour, SHORT_CHARS),
+                "title": clip(grid.title, SHORT_CHARS),
+                "targets": [targets[t] for t in grid.targets if t in targets],
+                "rows": rows,
+            }
+        )
+    return grids
 
 
 def _run_view(run: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, str]]:
