@@ -19,15 +19,21 @@ Streaming checks read a response while it is still arriving: ``read_until`` retu
 the same response stays pending for ``response()`` or the next ``read_until``.
 
 Everything the target sends is untrusted: reads are bounded in size and time.
+
+Over TLS: an ``Address`` with ``tls`` (an ``ssl.SSLContext``, see asgi_conformance.tls)
+wraps each connection after the TCP connect, with ``server_hostname`` as SNI; a failed
+handshake is a ``Refused`` outcome. ``shutdown_write`` on a TLS connection half-closes the
+TCP socket under the TLS layer (no close_notify), and ends the TLS layer on the client side.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import h11
@@ -62,6 +68,11 @@ class Address:
     host: str | None = None
     port: int | None = None
     uds: str | None = None
+    tls: ssl.SSLContext | None = field(default=None, compare=False)
+    """With a client context, every connection is wrapped in TLS (handshake within the
+    connect timeout); a failed handshake raises ``ssl.SSLError``, an ``OSError``."""
+    server_hostname: str | None = None
+    """The name sent as SNI and checked against the certificate (default: ``host``)."""
 
     def connect(self, timeout: float) -> socket.socket:
         if self.uds is not None:
@@ -72,15 +83,29 @@ class Address:
             except OSError:
                 sock.close()
                 raise
-            return sock
+            return self._wrap(sock)
         if self.host is None or self.port is None:
             raise ValueError("an Address needs host and port, or uds")
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        return self._wrap(sock)
+
+    def _wrap(self, sock: socket.socket) -> socket.socket:
+        if self.tls is None:
+            return sock
+        try:
+            return self.tls.wrap_socket(sock, server_hostname=self.server_hostname or self.host or "localhost")
+        except BaseException:
+            sock.close()
+            raise
+
+    def with_tls(self, context: ssl.SSLContext | None, server_hostname: str | None = None) -> Address:
+        """This address with another client context (None: plain TCP)."""
+        return replace(self, tls=context, server_hostname=server_hostname or self.server_hostname)
 
     def __str__(self) -> str:
-        return f"unix:{self.uds}" if self.uds is not None else f"{self.host}:{self.port}"
+        where = f"unix:{self.uds}" if self.uds is not None else f"{self.host}:{self.port}"
+        return f"{where} (TLS)" if self.tls is not None else where
 
 
 @dataclass(frozen=True)

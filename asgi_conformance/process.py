@@ -32,6 +32,7 @@ from . import client
 from .journal import Journal
 from .targets import BindMode, Target, fill
 from .timing import Deadline, Timeouts
+from .tls import Authority
 
 __all__ = ["READY_PATH", "ServerProcess", "StopResult", "TargetDied", "TargetStartError"]
 
@@ -85,8 +86,12 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         label: str = "server",
         ws_ping_interval: float | None = None,
+        tls: Authority | None = None,
     ) -> None:
         self.target = target
+        self.tls = tls
+        """With an authority, the target serves TLS with its certificate (``Target.tls_args``),
+        and ``address`` carries a client context that trusts it (offering ALPN http/1.1)."""
         self.app = app
         self.bind: BindMode = bind or target.default_bind
         self.root_path = root_path
@@ -149,7 +154,12 @@ class ServerProcess:
             path = os.path.join(self._uds_dir, "s")
             values = {"uds": path}
             self.address = client.Address(uds=path)
-        self.argv = self.target.command(self.app, self.bind, values, root_path=self.root_path)
+        tls_values = self.tls.values() if self.tls is not None else None
+        self.argv = self.target.command(self.app, self.bind, values, root_path=self.root_path, tls=tls_values)
+        if self.tls is not None:
+            self.address = self.address.with_tls(
+                self.tls.client_context(alpn=["http/1.1"]), server_hostname="127.0.0.1"
+            )
         if self.ws_ping_interval is not None:
             seconds = {
                 "seconds": f"{self.ws_ping_interval:g}",
@@ -343,8 +353,10 @@ class ServerProcess:
         """Provenance for the results: what ran, bound how, and how it ended."""
         return {
             "bind": self.bind,
-            "command": self.target.template or " ".join(self.target.command_template(self.bind)),
+            "command": self.target.template
+            or " ".join(self.target.command_template(self.bind, tls=self.tls is not None)),
             "argv": self.argv,
+            "tls": self.tls is not None,
             "ready_after_s": round(self.ready_after, 3) if self.ready_after is not None else None,
             "stop": self.stop_result.to_json() if self.stop_result else None,
         }

@@ -10,6 +10,7 @@ root path), and stops every one of them when the test or session ends.
 from __future__ import annotations
 
 import itertools
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from .journal import Journal
 from .process import ServerProcess
 from .targets import BindMode, Target
 from .timing import Timeouts
+from .tls import run_authority
 from .verdicts import Level, current_cell, fail
 
 __all__ = ["APP_MODULE", "Echo", "Launcher", "Server", "parse_echo"]
@@ -61,12 +63,27 @@ def parse_echo(outcome: client.Outcome, what: str = "the echo app's 200 response
 class Server:
     """The target's shared server process, as one test uses it."""
 
-    def __init__(self, target: Target, process: ServerProcess, timeouts: Timeouts) -> None:
+    def __init__(
+        self, target: Target, process: ServerProcess, timeouts: Timeouts, *, address: client.Address | None = None
+    ) -> None:
         self.target = target
         self.process = process
         self.timeouts = timeouts
         assert process.address is not None
-        self.address: client.Address = process.address
+        self.address: client.Address = address or process.address
+        """Where requests go; over TLS (a process launched with ``tls=True``) it carries the
+        client context, so ``connection``, ``raw``, ``request``, ``echo`` and a
+        ``wsclient.WebSocket(server.address, ...)`` all speak TLS."""
+
+    @property
+    def tls(self) -> bool:
+        """True when this server's connections are TLS."""
+        return self.address.tls is not None
+
+    def using(self, context: ssl.SSLContext, server_hostname: str | None = None) -> Server:
+        """The same server reached with another client context (a client certificate, a
+        pinned TLS version, ALPN): see ``tls.Authority.client_context``."""
+        return Server(self.target, self.process, self.timeouts, address=self.address.with_tls(context, server_hostname))
 
     @property
     def journal(self) -> Journal:
@@ -144,12 +161,22 @@ class Launcher:
         root_path: str | None = None,
         bind: BindMode | None = None,
         ws_ping_interval: float | None = None,
+        tls: bool = False,
     ) -> ServerProcess:
         """Start ``asgi_conformance.apps.serve:<app>`` on this target in a new process.
 
         ``bind`` overrides the run's bind mode (it must be one the target supports);
         ``ws_ping_interval`` appends the target's ``ws_ping_args`` with that many seconds.
+        ``tls`` serves TLS with the run's certificate (``tls.run_authority``, written next to
+        this launcher's work directory), bound by port unless ``bind`` says otherwise; the
+        process's ``address`` then carries a client context trusting the run's CA.
         """
+        authority = None
+        if tls:
+            authority = run_authority(self.workdir.parent / "tls")
+            if bind is None:
+                modes = self.target.tls_bind_modes
+                bind = "port" if "port" in modes else (self.bind if self.bind in modes or not modes else modes[0])
         process = ServerProcess(
             self.target,
             app=f"{APP_MODULE}:{app}",
@@ -158,8 +185,9 @@ class Launcher:
             bind=bind or self.bind,
             root_path=root_path,
             env=self.env,
-            label=f"{app}-{next(_LAUNCHES)}",
+            label=f"{app}{'-tls' if tls else ''}-{next(_LAUNCHES)}",
             ws_ping_interval=ws_ping_interval,
+            tls=authority,
         )
         self.started.append(process)
         cell = current_cell()

@@ -41,6 +41,7 @@ CAPABILITIES = {
     "lifespan": "sends lifespan events",
     "websocket": "serves WebSocket connections",
     "http2": "speaks HTTP/2",
+    "h2c": "speaks cleartext HTTP/2 with prior knowledge on its plain listener (declare http2 too)",
     "tls": "serves TLS (adapters declare it once they can launch with a certificate)",
     "root_path": "can be configured with a root path",
     "uds": "binds a Unix socket",
@@ -70,6 +71,14 @@ class Target:
     ws_ping_args: tuple[str, ...] = ()
     """Appended to the command to set a WebSocket ping interval: ``{seconds}`` (e.g. "0.5") or
     ``{whole_seconds}`` (rounded up, at least 1, for options that take an integer)."""
+    tls_args: tuple[str, ...] = ()
+    """Appended to the command to serve TLS: ``{certfile}`` (the server's certificate chain,
+    leaf first), ``{keyfile}`` (its PKCS#8 key), ``{ca_certs}`` (the CA that client
+    certificates must chain to; adapters ask for an optional client certificate where the
+    server can). See asgi_conformance.tls."""
+    tls_bind_args: Mapping[BindMode, tuple[str, ...]] = field(default_factory=dict)
+    """For servers whose TLS listener replaces the bind options (daphne's twisted ``ssl:``
+    endpoint): the bind args used instead of ``bind_args`` when launched with TLS."""
     stop_signal: signal.Signals = signal.SIGTERM
     env: Mapping[str, str] = field(default_factory=dict)
     source: str = "builtin"
@@ -103,26 +112,53 @@ class Target:
         except importlib.metadata.PackageNotFoundError:
             return None
 
-    def command_template(self, bind: BindMode, *, root_path: bool = False) -> list[str]:
+    @property
+    def tls_bind_modes(self) -> tuple[BindMode, ...]:
+        """The bind modes a TLS launch can use (none if the target cannot serve TLS)."""
+        if not self.tls_args and not self.tls_bind_args:
+            return ()
+        if self.tls_bind_args:
+            return tuple(m for m in BIND_MODES if m in self.tls_bind_args)
+        return self.bind_modes
+
+    def command_template(self, bind: BindMode, *, root_path: bool = False, tls: bool = False) -> list[str]:
         """The argv with placeholders left in: stable across runs, for the results."""
         if bind not in self.bind_args:
             raise TargetError(f"target {self.id!r} cannot bind by {bind} (it supports {', '.join(self.bind_modes)})")
+        if tls and bind not in self.tls_bind_modes:
+            how = f"by {', '.join(self.tls_bind_modes)}" if self.tls_bind_modes else "with no TLS options"
+            raise TargetError(f"target {self.id!r} cannot serve TLS bound by {bind} (it serves TLS {how})")
+        bind_args = self.tls_bind_args if tls and self.tls_bind_args else self.bind_args
         argv: list[str] = []
         for part in self.argv:
             if part == "{bind}":
-                argv.extend(self.bind_args[bind])
+                argv.extend(bind_args[bind])
             elif part == "{root_path}":
                 argv.extend(self.root_path_args if root_path else ())
             else:
                 argv.append(part)
+        if tls:
+            argv.extend(self.tls_args)
         return argv
 
-    def command(self, app: str, bind: BindMode, values: Mapping[str, str], root_path: str | None = None) -> list[str]:
-        """The argv that serves ``app`` bound as ``bind``; ``values`` fill host/port/uds/fd."""
-        filled = {"python": sys.executable, "app": app, **values}
+    def command(
+        self,
+        app: str,
+        bind: BindMode,
+        values: Mapping[str, str],
+        root_path: str | None = None,
+        *,
+        tls: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """The argv that serves ``app`` bound as ``bind``; ``values`` fill host/port/uds/fd.
+
+        ``tls`` (the placeholders of ``tls.Authority.values()``) serves TLS with ``tls_args``.
+        """
+        filled = {"python": sys.executable, "app": app, **values, **(tls or {})}
         if root_path is not None:
             filled["root_path"] = root_path
-        return [fill(part, filled) for part in self.command_template(bind, root_path=root_path is not None)]
+        template = self.command_template(bind, root_path=root_path is not None, tls=tls is not None)
+        return [fill(part, filled) for part in template]
 
     def with_env(self, suffix: str, env: Mapping[str, str]) -> Target:
         return replace(self, id=f"{self.id}{suffix}", env={**self.env, **env})
@@ -140,7 +176,17 @@ _UVICORN_BIND: dict[BindMode, tuple[str, ...]] = {
     "uds": ("--uds", "{uds}"),
     "fd": ("--fd", "{fd}"),
 }
-_UVICORN_CAPS = frozenset({"lifespan", "websocket"})
+_UVICORN_CAPS = frozenset({"lifespan", "websocket", "tls"})
+_UVICORN_TLS = (
+    "--ssl-certfile",
+    "{certfile}",
+    "--ssl-keyfile",
+    "{keyfile}",
+    "--ssl-ca-certs",
+    "{ca_certs}",
+    "--ssl-cert-reqs",
+    "1",
+)
 
 
 def _uvicorn(target_id: str, http: str, ws: str) -> Target:
@@ -171,6 +217,8 @@ def _uvicorn(target_id: str, http: str, ws: str) -> Target:
         extra="uvicorn",
         root_path_args=("--root-path", "{root_path}"),
         ws_ping_args=("--ws-ping-interval", "{seconds}"),
+        # --ssl-cert-reqs 1 = ssl.CERT_OPTIONAL: a client certificate is asked for, not required.
+        tls_args=_UVICORN_TLS,
     )
 
 
@@ -183,11 +231,22 @@ def _hypercorn(target_id: str, worker: str) -> Target:
         argv=("{python}", "-m", "hypercorn", "-k", worker, "{bind}", "{root_path}", "{app}"),
         bind_args={"fd": ("--bind", "fd://{fd}"), "port": ("--bind", "{host}:{port}"), "uds": ("--bind", "unix:{uds}")},
         default_bind="fd",
-        capabilities=frozenset({"lifespan", "websocket", "http2"}),
+        capabilities=frozenset({"lifespan", "websocket", "http2", "h2c", "tls"}),
         modules=("hypercorn", worker),
         extra="hypercorn",
         root_path_args=("--root-path", "{root_path}"),
         ws_ping_args=("--websocket-ping-interval", "{whole_seconds}"),
+        # Offers h2 and http/1.1 by ALPN with a certificate (hypercorn's default alpn_protocols).
+        tls_args=(
+            "--certfile",
+            "{certfile}",
+            "--keyfile",
+            "{keyfile}",
+            "--ca-certs",
+            "{ca_certs}",
+            "--verify-mode",
+            "CERT_OPTIONAL",
+        ),
     )
 
 
@@ -207,11 +266,16 @@ BUILTIN_TARGETS: dict[str, Target] = {
             argv=("{python}", "-m", "daphne", "{bind}", "{root_path}", "{app}"),
             bind_args={"fd": ("--fd", "{fd}"), "port": ("-b", "{host}", "-p", "{port}"), "uds": ("-u", "{uds}")},
             default_bind="fd",
-            capabilities=frozenset({"websocket"}),
+            capabilities=frozenset({"websocket", "http2", "tls"}),
             modules=("daphne",),
             extra="daphne",
             root_path_args=("--root-path", "{root_path}"),
             ws_ping_args=("--ping-interval", "{whole_seconds}"),
+            # TLS through a twisted ``ssl:`` endpoint, which replaces the bind options (port only;
+            # the endpoint has no option to ask for a client certificate).
+            tls_bind_args={
+                "port": ("-e", "ssl:{port}:interface={host}:privateKey={keyfile_endpoint}:certKey={certfile_endpoint}")
+            },
         ),
         Target(
             id="granian",
@@ -221,10 +285,22 @@ BUILTIN_TARGETS: dict[str, Target] = {
             argv=("{python}", "-m", "granian", "--interface", "asgi", "{bind}", "{root_path}", "{app}"),
             bind_args={"port": ("--host", "{host}", "--port", "{port}"), "uds": ("--uds", "{uds}")},
             default_bind="port",
-            capabilities=frozenset({"lifespan", "websocket", "http2"}),
+            capabilities=frozenset({"lifespan", "websocket", "http2", "h2c", "tls"}),
             modules=("granian",),
             extra="granian",
             root_path_args=("--url-path-prefix", "{root_path}"),
+            # Granian's minimum is TLS 1.3 unless told otherwise; `--http auto` (its default)
+            # offers h2 and http/1.1 by ALPN.
+            tls_args=(
+                "--ssl-certificate",
+                "{certfile}",
+                "--ssl-keyfile",
+                "{keyfile}",
+                "--ssl-protocol-min",
+                "tls1.2",
+                "--ssl-ca",
+                "{ca_certs}",
+            ),
         ),
         Target(
             id="gunicorn-uvicorn",
@@ -244,9 +320,20 @@ BUILTIN_TARGETS: dict[str, Target] = {
             ),
             bind_args={"port": ("-b", "{host}:{port}"), "uds": ("-b", "unix:{uds}"), "fd": ("-b", "fd://{fd}")},
             default_bind="port",
-            capabilities=frozenset({"lifespan", "websocket"}),
+            capabilities=frozenset({"lifespan", "websocket", "tls"}),
             modules=("gunicorn", "uvicorn_worker", "uvicorn"),
             extra="gunicorn",
+            # The worker hands gunicorn's ssl settings to uvicorn; --cert-reqs 1 = ssl.CERT_OPTIONAL.
+            tls_args=(
+                "--certfile",
+                "{certfile}",
+                "--keyfile",
+                "{keyfile}",
+                "--ca-certs",
+                "{ca_certs}",
+                "--cert-reqs",
+                "1",
+            ),
         ),
     )
 }

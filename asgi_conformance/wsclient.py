@@ -1,6 +1,7 @@
 """A small WebSocket client over real sockets, with wsproto as the protocol engine.
 
-The harness opens a socket to a ``client.Address`` (TCP or Unix socket), performs the
+The harness opens a socket to a ``client.Address`` (TCP or Unix socket; ``wss`` when the
+address carries a TLS context, ``Address.tls``, see asgi_conformance.tls), performs the
 opening handshake, and then exchanges messages one at a time, every wait bounded by a
 deadline. Everything the target sends is untrusted: reads are bounded in size and
 time, and any protocol error becomes an outcome, never an exception.

@@ -78,3 +78,22 @@ def test_from_command() -> None:
         from_command("x {app} {port}", "uvicorn", None)
     with pytest.raises(TargetError, match="cannot parse"):
         from_command("x {app} '{port}", None, None)
+
+
+def test_tls_commands() -> None:
+    """Every built-in serves TLS: its tls_args (or daphne's tls_bind_args) fill every placeholder."""
+    paths = {"certfile": "/c.pem", "keyfile": "/k.pem", "ca_certs": "/ca.pem"}
+    values = {**paths, **{f"{k}_endpoint": v for k, v in paths.items()}}
+    for target in BUILTIN_TARGETS.values():
+        assert "tls" in target.capabilities, target.id
+        for bind in target.tls_bind_modes:
+            argv = target.command("m:app", bind, {"host": "127.0.0.1", "port": "1", "uds": "/s", "fd": "3"}, tls=values)
+            assert not any("{" in part for part in argv), argv
+            assert any("/k.pem" in part for part in argv), argv
+    daphne = BUILTIN_TARGETS["daphne"]
+    assert daphne.tls_bind_modes == ("port",)
+    argv = daphne.command("m:app", "port", {"host": "127.0.0.1", "port": "9"}, tls=values)
+    assert "-e" in argv
+    assert "-b" not in argv
+    with pytest.raises(TargetError, match="cannot serve TLS bound by fd"):
+        daphne.command("m:app", "fd", {"fd": "3"}, tls=values)
