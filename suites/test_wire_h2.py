@@ -326,6 +326,94 @@ def test_lowercase_names(h2: H2Transport) -> None:
     record("lower-cased" if resp.header(b"x-upper-case") == b"1" else "the field was dropped")
 
 
+HEAD_BYTES = 4096
+
+
+def _head_exchange(h2: H2Transport, head_path: str, get_path: str) -> tuple[H2Response, int, H2Response | None]:
+    """HEAD ``head_path``, then (if the connection survived) GET ``get_path`` on the same
+    connection: the HEAD response, the DATA frames received by the time it ended, the GET's."""
+    with h2.client() as c:
+        head = c.response(c.request("HEAD", head_path))
+        data_frames = c.frames_received["DataFrame"]
+        after = c.response(c.request("GET", get_path)) if c.alive else None
+    return head, data_frames, after
+
+
+def _head_fields(head: H2Response) -> str:
+    if head.status is None:
+        return "its HEADERS block was not parsed (lost with the connection error)"
+    return f"content-length {head.header(b'content-length')!r}"
+
+
+@scenario(
+    "wire.h2.head_no_body",
+    "a HEAD response over HTTP/2 carries no content even when the app sends a body; the connection carries on",
+    level=MUST,
+    spec="RFC 9110 §9.3.2; RFC 9113 §8.1",
+    covers=["http.resp.head"],
+    impact="interop",
+    requires=H2,
+)
+def test_head_no_body(h2: H2Transport) -> None:
+    """MUST (RFC 9110 §9.3.2): "The server SHOULD send the same header fields in response to a
+    HEAD request as it would have sent if the request method had been GET. However, a server
+    MUST NOT send content in the response to HEAD". Frameworks answer HEAD as they answer GET,
+    so the app sends a start with a ``content-length`` and the body: ``h2-bytes`` (content-length
+    4096, the body in a ``more_body`` event and an empty final one) and the echo app (one body
+    event). Over HTTP/2 (RFC 9113 §8.1) the response must end with HEADERS carrying END_STREAM
+    or an empty DATA frame with END_STREAM, with zero content bytes (a client treats DATA
+    content on a HEAD response as malformed, RFC 9113 §8.1.1: h2 fails the connection); a
+    reset, a protocol error or no end by the request deadline is a fail. A GET on the same
+    connection after each HEAD must then be answered in full."""
+    _transport(h2)
+    token = _token()
+    variants = {
+        f"h2-bytes (content-length {HEAD_BYTES}, body in two events)": (
+            f"/app/h2-bytes/{token}/head?n={HEAD_BYTES}",
+            f"/app/h2-bytes/{token}/get?n={HEAD_BYTES}",
+            pattern(HEAD_BYTES),
+        ),
+        "echo (content-length, one body event)": (f"/echo/h2/{token}/head", f"/echo/h2/{token}/get", None),
+    }
+    seen: dict[str, tuple[H2Response, int, H2Response | None, bytes | None]] = {}
+    for name, (head_path, get_path, expected) in variants.items():
+        head, data_frames, after = _head_exchange(h2, head_path, get_path)
+        ending = "HEADERS with END_STREAM" if data_frames == 0 else f"{data_frames} DATA frame(s), the last ending it"
+        note(
+            f"{name}: {head.describe()}; {_head_fields(head)}; "
+            f"{ending if head.complete else f'{data_frames} DATA frame(s) received'}; "
+            f"GET after it: {'not sent (the connection is gone)' if after is None else after.describe()}"
+        )
+        seen[name] = (head, data_frames, after, expected)
+    for name, (head, data_frames, after, expected) in seen.items():
+        check(
+            head.complete and head.status == 200 and head.body == b"",
+            f"the HEAD response over HTTP/2 did not end cleanly without content ({name})",
+            expected="status 200, HEADERS (or an empty DATA) with END_STREAM, 0 content bytes",
+            observed=(f"{head.describe()}; {data_frames} DATA frame(s); {_head_fields(head)}; body {head.body[:80]!r}"),
+        )
+        if after is None:
+            fail(
+                f"the connection was gone after the HEAD response ({name})",
+                expected="a GET on the same connection answered",
+                observed=head.describe(),
+            )
+        _answered(after, f"the GET after the HEAD on the same connection ({name})")
+        if expected is not None:
+            check(
+                after.body == expected,
+                f"the GET after the HEAD got another body ({name})",
+                expected=f"the app's {len(expected)} bytes",
+                observed=f"{len(after.body)} bytes: {after.body[:60]!r}",
+            )
+        else:
+            _scope(after, f"the GET after the HEAD ({name})")
+    endings = {
+        "HEADERS with END_STREAM" if frames == 0 else "empty DATA with END_STREAM" for _, frames, _, _ in seen.values()
+    }
+    record(f"no content ({', '.join(sorted(endings))}); the next stream on the connection was answered")
+
+
 def _trailers_case(h2: H2Transport, mode: str, body: bytes) -> None:
     """Ask ``h2-trailers`` (``mode``) with ``te: trailers``; judge the trailing HEADERS block."""
     _transport(h2)

@@ -7,7 +7,9 @@ imitate a bug an ASGI server's HTTP/2 layer could have. Three rules are kept by 
 ``h2`` library itself (what goes out in HEADERS, whether a PUSH_PROMISE may be sent): those
 mutants patch ``h2`` inside the reference server's process, when the mutant wraps the app
 (at import of asgi_conformance.apps.serve), and raise ``RuntimeError`` if what they patch is
-missing. Runs inside the server: standard library only (``h2`` is the server's own).
+missing. One rule (no content on HEAD) is kept by hypercorn's HTTP stream before h2 sees the
+body: ``h2-head-body-sent`` patches ``hypercorn.protocol.http_stream.HTTPStream`` the same way.
+Runs inside the server: standard library only (``h2`` and hypercorn are the server's own).
 """
 
 from __future__ import annotations
@@ -487,3 +489,46 @@ mutant(
     "wire.h2.push_disabled",
     reference=REFERENCE,
 )(_push_despite_disabled)
+
+
+def _head_body_sent(app: App) -> App:
+    """hypercorn's HTTP stream passes the app's body to the HTTP/2 connection on HEAD too
+    (as granian 2.8.7 does): DATA frames carry the content after the HEADERS. HTTP/1.1 is
+    left alone (only ``http_version == "2"`` scopes are affected)."""
+    module = _import("hypercorn.protocol.http_stream")
+    events = _import("hypercorn.protocol.events")
+    stream_class = getattr(module, "HTTPStream", None)
+    body_event = getattr(events, "Body", None)
+    states = getattr(module, "ASGIHTTPState", None)
+    if stream_class is None or body_event is None or getattr(states, "RESPONSE", None) is None:
+        raise RuntimeError("asgi-conformance mutant: hypercorn has no HTTPStream, Body or ASGIHTTPState.RESPONSE")
+    assert states is not None
+
+    def apply() -> None:
+        original = stream_class.app_send
+
+        async def app_send(self: Any, message: Message | None) -> None:
+            scope = getattr(self, "scope", None) or {}
+            if (
+                message is not None
+                and message.get("type") == "http.response.body"
+                and scope.get("http_version") == "2"
+                and scope.get("method") == "HEAD"
+                and getattr(self, "state", None) == states.RESPONSE
+                and message.get("body")
+            ):
+                await self.send(body_event(stream_id=self.stream_id, data=bytes(message["body"])))
+            await original(self, message)
+
+        stream_class.app_send = app_send
+
+    _patch_once(stream_class, "head_body", ("app_send",), apply)
+    return app
+
+
+mutant(
+    "h2-head-body-sent",
+    "the app's body goes out in DATA frames on a HEAD response over HTTP/2",
+    "wire.h2.head_no_body",
+    reference=REFERENCE,
+)(_head_body_sent)
