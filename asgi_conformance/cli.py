@@ -100,9 +100,15 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     if args.level:
         wanted_levels = {level.lower() for level in args.level}
         scenarios = [s for s in scenarios if str(s.level).lower() in wanted_levels]
+    if args.framework:
+        wanted_frameworks = {f.lower() for f in args.framework}
+        scenarios = [s for s in scenarios if s.framework in wanted_frameworks]
     if not args.coverage:
-        rows = [["scenario", "level", "area", "requires", "title"]]
-        rows += [[s.id, str(s.level), s.area, ",".join(sorted(s.requires)) or "-", s.title] for s in scenarios]
+        rows = [["scenario", "level", "area", "requires", "framework", "title"]]
+        rows += [
+            [s.id, str(s.level), s.area, ",".join(sorted(s.requires)) or "-", s.framework or "-", s.title]
+            for s in scenarios
+        ]
         if scenarios:
             _table(rows, out)
         out.write(f"{len(scenarios)} scenarios\n")
@@ -235,6 +241,8 @@ options:
   --json=PATH     the merged results JSON (default: results.json beside the HTML report)
   --html=PATH     the HTML report (default: reports/index.html)
   --no-html       do not render the HTML report
+  --framework=NAME  also run the framework scenarios (fw.NAME.*): starlette, fastapi, litestar,
+                  quart, django or all; repeatable; passed to each pytest process
 
 Every other argument goes to each pytest process unchanged (e.g. --scenario=http.scope,
 --baseline=reports/baselines/granian.toml, -q, -x); with --target-cmd the run is one
@@ -320,10 +328,30 @@ def _counts_line(results: dict[str, Any], target: str) -> str:
     return line
 
 
+def _check_frameworks(rest: list[str]) -> str | None:
+    """The --framework values among pytest's arguments, checked before any process starts
+    (they go on to each pytest process unchanged); the one-line problem, or None."""
+    from .apps.frameworks import FrameworkError, resolve
+
+    values = [a.split("=", 1)[1] for a in rest if a.startswith("--framework=")]
+    values += [rest[i + 1] for i, a in enumerate(rest[:-1]) if a == "--framework"]
+    if rest[-1:] == ["--framework"]:
+        return "run: --framework needs a value"
+    try:
+        resolve(values)
+    except FrameworkError as exc:
+        return str(exc)
+    return None
+
+
 def cmd_run(argv: list[str], out: TextIO) -> int:
     from .targets import TargetError, resolve
 
     own, rest = _split_run_args(argv)
+    problem = _check_frameworks(rest)
+    if problem is not None:
+        print(f"asgi-conformance: {problem}", file=sys.stderr)
+        return 4  # as pytest does for a usage error
     if any(a == "--target-cmd" or a.startswith("--target-cmd=") for a in rest):
         groups = [("run", [f"--target={t}" for t in own["targets"]])]  # one process for everything
     elif own["targets"]:
@@ -488,6 +516,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("prefix", nargs="*", help="only scenario IDs under these prefixes")
     listing.add_argument("--area", action="append", help="only this area (e.g. http_scope); repeatable")
     listing.add_argument("--level", action="append", help="only this level (MUST, SHOULD, MAY, info); repeatable")
+    listing.add_argument(
+        "--framework", action="append", help="only the scenarios of this web framework (fw.*, chk.*); repeatable"
+    )
     listing.add_argument("--coverage", action="store_true", help="covered catalogue rows per section")
     listing.add_argument("--section", type=int, action="append", help="with --coverage: only this section")
     listing.add_argument("-v", "--verbose", action="store_true", help="with --coverage: every row, x = covered")

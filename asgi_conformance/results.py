@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from . import differential
+from . import differential, framework_view
 from ._version import __version__
 from .verdicts import Verdict
 
@@ -245,6 +245,9 @@ class ResultsCollector:
         rows = differential.build(document)
         if rows:
             document["differential"] = differential.to_json(rows)
+        grids = framework_view.build(document)
+        if grids:
+            document["frameworks"] = framework_view.to_json(grids)
         return document
 
     def security_failures(self) -> dict[str, int]:
@@ -318,6 +321,11 @@ class ResultsCollector:
                 text = differential.format_text(rows, agreeing=self.config.get_verbosity() > 0)
                 for line in text.splitlines():
                     tr.write_line(line)
+        grids = framework_view.build(self.document())
+        if grids and self.config.get_verbosity() >= 0:
+            tr.write_sep("-", "frameworks x servers (key behaviours; the checker's rules broken)")
+            for line in framework_view.format_text(grids).splitlines():
+                tr.write_line(line)
         if self.json_path is not None:
             tr.write_line(f"results: {self.json_path}")
         if self.html_path is not None:

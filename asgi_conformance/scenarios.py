@@ -19,7 +19,9 @@ catalogue rows the case checks (default: the ID itself, if it is a row).
 ``impact`` says what a failure costs a user, so reports can lead with what matters:
 ``security`` (desync, smuggling, injection), ``data-loss`` (bytes or events lost or
 altered), ``hang`` (a client or app left waiting), ``interop`` (a conformant app or
-client breaks), ``cosmetic`` (visible, harmless).
+client breaks), ``cosmetic`` (visible, harmless). ``framework`` names the web framework whose app a case
+drives (``fw.<framework>.*``, ``chk.<framework>.*``); such cases run only when that framework
+is selected (``--framework``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ AREAS: dict[str, tuple[str, str]] = {
     "ws": ("websocket", "WebSocket"),
     "ext": ("extensions", "Extensions"),
     "ext.tls": ("tls", "TLS"),
+    "ext.push": ("wire_h2", "HTTP/2 on the wire"),
+    "ext.trailers.h2_emission": ("wire_h2", "HTTP/2 on the wire"),
     "tls": ("tls", "TLS"),
     "wire.h1": ("wire_h1", "HTTP/1.1 on the wire"),
     "wire.h1.conn": ("wire_h1_conn", "HTTP/1.1 connection management"),
@@ -87,6 +91,8 @@ class Scenario:
     covers: tuple[str, ...]
     requires: frozenset[str]
     impact: str = "interop"
+    framework: str | None = None
+    """The web framework whose app the case drives (``fw.*``, ``chk.*``); None: plain ASGI apps."""
 
     @property
     def area(self) -> str:
@@ -111,7 +117,7 @@ class Scenario:
             "requirements": list(self.covers),
             "requires": sorted(self.requires),
             "impact": self.impact,
-        }
+        } | ({"framework": self.framework} if self.framework is not None else {})
 
 
 _REGISTRY: dict[str, Scenario] = {}
@@ -127,6 +133,7 @@ def scenario(
     covers: Iterable[str] | None = None,
     requires: Iterable[str] = (),
     impact: str = "interop",
+    framework: str | None = None,
 ) -> Callable[[F], F]:
     """Declare a test function as the conformance case ``scenario_id``."""
     if not _ID.match(scenario_id):
@@ -139,7 +146,7 @@ def scenario(
         raise ValueError(f"scenario {scenario_id!r} covers unknown requirement IDs {unknown}")
     if impact not in IMPACTS:
         raise ValueError(f"scenario {scenario_id!r}: impact {impact!r} is not one of {IMPACTS}")
-    declared = Scenario(scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires), impact)
+    declared = Scenario(scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires), impact, framework)
 
     def decorate(func: F) -> F:
         previous = _REGISTRY.get(scenario_id)

@@ -237,3 +237,24 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_option_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert message in _error_line(capsys)
+
+
+def test_list_shows_and_filters_the_framework(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--framework", "starlette", "fw"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["scenario", "level", "area", "requires", "framework"]
+    rows = lines[1:-1]
+    assert rows
+    assert all(row.startswith("fw.starlette.") and "starlette" in row.split()[3:5] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--framework=nosuch"], "unknown framework 'nosuch'; choose from: starlette, fastapi"),
+        (["run", "--framework"], "run: --framework needs a value"),
+    ],
+)
+def test_run_checks_the_framework_first(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 4
+    assert message in _error_line(capsys)

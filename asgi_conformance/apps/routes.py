@@ -34,6 +34,7 @@ MODULES = (
     "asgi_conformance.apps.extensions",
     "asgi_conformance.apps.h2_apps",
     "asgi_conformance.apps.tls_apps",
+    "asgi_conformance.apps.frameworks",  # registers fw-<name>; each framework is imported at first use
 )
 
 
