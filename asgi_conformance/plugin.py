@@ -24,7 +24,7 @@ import pytest
 from . import targets as targets_module
 from ._version import __version__
 from .baseline import FAILING, Baseline, BaselineError, load_all
-from .process import ServerProcess, TargetDied
+from .process import ServerProcess, TargetDied, TargetUnresponsive
 from .results import PROPERTY, ResultsCollector, render_value
 from .scenarios import AREAS, Scenario, scenario_of
 from .server import APP_MODULE, Launcher, Server
@@ -61,6 +61,8 @@ class RunState:
     rerun_base: dict[str, str]
     baselines: dict[str, Baseline] = field(default_factory=dict)
     baseline_update: bool = False
+    frameworks: list[str] = field(default_factory=list)
+    """--framework: the web frameworks whose scenarios (fw.*, chk.*) run; none by default."""
     processes: dict[str, ServerProcess] = field(default_factory=dict)
     launchers: list[Launcher] = field(default_factory=list)
 
@@ -72,6 +74,7 @@ RUN_KEY = pytest.StashKey[RunState]()
 ITEM_KEY = pytest.StashKey[tuple[Scenario, Target]]()
 CELL_KEY = pytest.StashKey[Cell]()
 TOKEN_KEY = pytest.StashKey[Any]()
+CALL_VERDICT_KEY = pytest.StashKey[Verdict]()
 
 
 def suites_dir() -> Path:
@@ -157,6 +160,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="conformance_scenarios",
         metavar="ID",
         help="Run only this scenario ID, or IDs under this prefix (e.g. http.scope); repeatable",
+    )
+    group.addoption(
+        "--framework",
+        action="append",
+        default=[],
+        dest="conformance_frameworks",
+        metavar="NAME",
+        help="Also run the framework scenarios (fw.NAME.*, chk.NAME.*) of this web framework: starlette, fastapi, "
+        "litestar, quart, django; repeatable or comma-separated; 'all' for every installed one (default: none)",
     )
     group.addoption(
         "--bind",
@@ -268,6 +280,7 @@ def _resolve(config: pytest.Config) -> RunState:
         raise TargetError("--conformance-timeout-scale must be a positive number")
     bind: BindMode | None = config.getoption("conformance_bind")
     baselines, update = _baselines(config, chosen)
+    frameworks = _frameworks(config)
     return RunState(
         targets=chosen,
         timeouts=Timeouts(scale=scale),
@@ -278,7 +291,38 @@ def _resolve(config: pytest.Config) -> RunState:
         rerun_base=rerun,
         baselines=baselines,
         baseline_update=update,
+        frameworks=frameworks,
     )
+
+
+def _frameworks(config: pytest.Config) -> list[str]:
+    """--framework values as names (one-line TargetError for an unknown or missing one)."""
+    from .apps.frameworks import FrameworkError, resolve
+
+    try:
+        return resolve(list(config.getoption("conformance_frameworks") or []))
+    except FrameworkError as exc:
+        raise TargetError(str(exc)) from None
+
+
+def _framework_skip(declared: Scenario, state: RunState) -> str | bool:
+    """For a framework scenario: False (it runs), True (deselected: its framework was not
+    chosen) or the reason it is unsupported (named by --scenario, but not installed)."""
+    if declared.framework is None or declared.framework in state.frameworks:
+        return False
+    named = any(
+        p.rstrip(".") == prefix or p.startswith(prefix + ".")
+        for p in state.scenario_patterns
+        for prefix in (f"fw.{declared.framework}", f"chk.{declared.framework}")
+    )
+    if not named:
+        return True
+    from .apps.frameworks import FRAMEWORKS
+
+    known = FRAMEWORKS.get(declared.framework)
+    if known is not None and not known.installed:
+        return f"unsupported: framework {known.name} is not installed; pip install 'asgi-conformance[{known.extra}]'"
+    return False
 
 
 def _baselines(config: pytest.Config, chosen: list[Target]) -> tuple[dict[str, Baseline], bool]:
@@ -377,6 +421,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     lines = [f"asgi-conformance {__version__}: {len(state.targets)} target(s), timeout scale {state.timeouts.scale:g}"]
     for t in state.targets:
         lines.append(f"  {t.id}: {t.name} {t.version or '(version unknown)'} [{t.variant}], bind {state.bind_for(t)}")
+    if state.frameworks:
+        from .apps.frameworks import FRAMEWORKS
+
+        shown = ", ".join(f"{n} {FRAMEWORKS[n].version or '(version unknown)'}" for n in state.frameworks)
+        lines.append(f"  frameworks: {shown}")
     if state.mutant:
         lines.append(f"  MUTANT {state.mutant!r} is wrapped around the scenario app (self-test run)")
     return lines
@@ -415,7 +464,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not _selected(declared.id, state.scenario_patterns):
             dropped.append(item)
             continue
+        # A framework's scenarios run when --framework chose it, or --scenario names its IDs.
+        framework_skip = _framework_skip(declared, state)
+        if framework_skip is True:
+            dropped.append(item)
+            continue
         item.stash[ITEM_KEY] = (declared, target)
+        if isinstance(framework_skip, str):
+            item.add_marker(pytest.mark.skip(reason=framework_skip))
         missing = sorted(declared.requires - target.all_capabilities)
         if missing:
             item.add_marker(pytest.mark.skip(reason=f"unsupported: {target.id} does not declare {', '.join(missing)}"))
@@ -541,6 +597,10 @@ def server(request: pytest.FixtureRequest, target: Target, target_process: Serve
     if cell is not None:
         cell.logs.append(("server log", target_process, target_process.log_offset()))
     yield Server(target, target_process, _state(request).timeouts)
+    if request.node.stash.get(CALL_VERDICT_KEY, None) not in (None, Verdict.PASS, Verdict.INFO, Verdict.UNSUPPORTED):
+        # A cell that did not pass: is it the rule, or a server that stopped answering? One probe
+        # of the control path; a hung server makes this cell and its remaining ones `error` at once.
+        target_process.require_responsive(_state(request).timeouts.request)
     _require_alive(target_process)
 
 
@@ -551,6 +611,8 @@ def _require_alive(process: ServerProcess) -> None:
             f"{process.target.id}: the server exited (status {status}); its remaining cells cannot be judged\n"
             f"{process.log_tail()}"
         )
+    if process.unresponsive is not None:
+        raise TargetUnresponsive(process.unresponsive)
 
 
 def _launcher(request: pytest.FixtureRequest, target: Target, workdir: Path) -> Launcher:
@@ -623,7 +685,8 @@ def _unwrap(exc: BaseException) -> BaseException:
 def _rerun(state: RunState, target: Target, declared: Scenario) -> str:
     base = state.rerun_base.get(target.id, f"--target={target.id}")
     bind = f" --bind={state.bind}" if state.bind else ""
-    return f"pytest {base}{bind} --scenario={declared.id}"
+    framework = f" --framework={declared.framework}" if declared.framework else ""
+    return f"pytest {base}{bind}{framework} --scenario={declared.id}"
 
 
 def _failure_text(
@@ -691,6 +754,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         else:
             verdict = Verdict.ERROR
             message = f"{type(exc).__name__}: {exc}"
+        if verdict is not None:
+            item.stash[CALL_VERDICT_KEY] = verdict  # read by the `server` fixture's teardown
     elif report.when == "teardown" and report.failed:
         verdict = Verdict.ERROR
         message = f"{type(exc).__name__}: {exc}" if exc is not None else "teardown failed"

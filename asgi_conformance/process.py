@@ -34,7 +34,7 @@ from .targets import BindMode, Target, fill
 from .timing import Deadline, Timeouts
 from .tls import Authority
 
-__all__ = ["READY_PATH", "ServerProcess", "StopResult", "TargetDied", "TargetStartError"]
+__all__ = ["READY_PATH", "ServerProcess", "StopResult", "TargetDied", "TargetStartError", "TargetUnresponsive"]
 
 READY_PATH = "/__asgi_conformance__/ready"
 LOG_TAIL_BYTES = 4000
@@ -48,6 +48,10 @@ class TargetStartError(Exception):
 
 class TargetDied(Exception):
     """The target's process exited while cells still needed it."""
+
+
+class TargetUnresponsive(TargetDied):
+    """The target's process is alive but no longer answers its control path: it cannot be judged."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class ServerProcess:
         self.started_at = 0.0
         self.ready_after: float | None = None
         self.stop_result: StopResult | None = None
+        self.unresponsive: str | None = None
+        """Why the server is taken as hung (set by ``require_responsive``, never cleared)."""
         self._listener: socket.socket | None = None
         self._uds_dir: str | None = None
 
@@ -237,6 +243,23 @@ class ServerProcess:
                 return "ready", last
             time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
             pause = min(pause * 2, 0.1)
+
+    def require_responsive(self, seconds: float) -> None:
+        """Return if the server answers its control path within ``seconds``; else raise
+        TargetDied (it exited) or TargetUnresponsive (remembered: later calls raise at once)."""
+        if self.unresponsive is None:
+            outcome = self.wait_exit_or_ready(seconds)
+            if outcome == "ready":
+                return
+            if outcome == "exited":
+                raise TargetDied(
+                    f"{self.target.id}: the server exited (status {self.exit_status()})\n{self.log_tail()}"
+                )
+            self.unresponsive = (
+                f"{self.target.id}: the server stopped answering (its control path got no 200 within {seconds:.1f}s);"
+                f" its remaining cells cannot be judged\n{self.log_tail()}"
+            )
+        raise TargetUnresponsive(self.unresponsive)
 
     def _port_was_taken(self) -> bool:
         tail = self.log_tail().lower()

@@ -39,7 +39,7 @@ from asgi_conformance import (
 )
 from asgi_conformance import client as wire
 from asgi_conformance import strategies as gen
-from asgi_conformance.process import TargetDied
+from asgi_conformance.process import TargetDied, TargetUnresponsive
 from asgi_conformance.server import parse_echo
 
 SPEC = "www › HTTP Connection Scope"
@@ -90,10 +90,15 @@ def _spec_version(seen: Echo) -> tuple[int, ...]:
 
 
 def _echo_alive(server: Server, target: str, headers: Fields = ()) -> Echo:
-    """An echo for a property example; a dead target is an error, not a falsifying example."""
+    """An echo for a property example; a dead or hung target is an error, not a falsifying example
+    (checked once: shrinking replays then raise at once instead of each waiting for a deadline)."""
+    if server.process.unresponsive is not None:
+        raise TargetUnresponsive(server.process.unresponsive)
     outcome = server.request("GET", target, headers)
-    if not isinstance(outcome, wire.Response) and server.process.exit_status() is not None:
-        raise TargetDied(f"the server exited during the property run\n{server.process.log_tail()}")
+    if not isinstance(outcome, wire.Response):
+        if server.process.exit_status() is not None:
+            raise TargetDied(f"the server exited during the property run\n{server.process.log_tail()}")
+        server.process.require_responsive(server.timeouts.request)
     return parse_echo(outcome)
 
 

@@ -277,3 +277,71 @@ def test_conformance_html_writes_the_report(pytester: pytest.Pytester, run_token
     assert f"report: {html}" in result.stdout.str()
     jsonschema.validate(load_results(out), SCHEMA)
     assert "http.scope.type" in html.read_text()
+
+
+# -- --framework: framework scenarios run only when their framework is chosen ---------------------
+
+FRAMEWORK_SUITE = """
+from asgi_conformance import MUST, Server, expect, scenario
+
+@scenario("fw.starlette.selftest_fails", "a framework scenario", level=MUST, spec="selftest", framework="starlette")
+def test_framework_fails(server: Server) -> None:
+    expect(server.echo("/echo").scope.get("type"), "websocket", "type")
+
+@scenario("core.selftest.plain", "a plain scenario", level=MUST, spec="selftest")
+def test_plain(server: Server) -> None:
+    expect(server.echo("/echo").scope.get("type"), "http", "type")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--framework=nosuch"], "unknown framework 'nosuch'; choose from: starlette, fastapi, litestar, quart"),
+        (["--framework=starlette,bottle"], "unknown framework 'bottle'"),
+    ],
+)
+def test_bad_framework_is_a_one_line_usage_error(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest_subprocess("--target=uvicorn-h11", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1, result.errlines
+    assert message in errors[0]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_framework_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgi_conformance.apps import frameworks
+
+    fake = frameworks.Framework("fakefw", "fakefw", "fakefw-extra", ("no_such_framework_module",), ("head",))
+    monkeypatch.setitem(frameworks.FRAMEWORKS, "fakefw", fake)
+    with pytest.raises(frameworks.FrameworkError, match=r"pip install 'asgi-conformance\[fakefw-extra\]'"):
+        frameworks.resolve(["fakefw"])
+    assert "fakefw" not in frameworks.resolve(["all"])  # 'all' = the installed ones
+    assert frameworks.resolve(["fastapi, starlette", "starlette"]) == ["starlette", "fastapi"]
+
+
+def test_framework_scenarios_are_deselected_unless_chosen(pytester: pytest.Pytester, run_token: str) -> None:
+    pytester.makepyfile(test_selftest=FRAMEWORK_SUITE)
+    plain = pytester.runpytest_subprocess("test_selftest.py", "--target=uvicorn-h11")
+    plain.assert_outcomes(passed=1, deselected=1)
+    out = pytester.path / "out.json"
+    chosen = pytester.runpytest_subprocess(
+        "test_selftest.py", "--target=uvicorn-h11", "--framework=starlette", f"--conformance-json={out}"
+    )
+    chosen.assert_outcomes(passed=1, failed=1)
+    assert "frameworks: starlette" in chosen.stdout.str()
+    data = load_results(out)
+    jsonschema.validate(data, SCHEMA)
+    cell = next(r for r in data["results"] if r["scenario"] == "fw.starlette.selftest_fails")
+    assert cell["rerun"] == "pytest --target=uvicorn-h11 --framework=starlette --scenario=fw.starlette.selftest_fails"
+    declared = next(s for s in data["scenarios"] if s["id"] == "fw.starlette.selftest_fails")
+    assert declared["framework"] == "starlette"
+    assert "framework" not in next(s for s in data["scenarios"] if s["id"] == "core.selftest.plain")
+    # Naming the framework's IDs with --scenario runs them too (what a re-run command or a mutant test does).
+    named = pytester.runpytest_subprocess(
+        "test_selftest.py", "--target=uvicorn-h11", "--scenario=fw.starlette.selftest_fails"
+    )
+    named.assert_outcomes(failed=1, deselected=1)
+    prefix_only = pytester.runpytest_subprocess("test_selftest.py", "--target=uvicorn-h11", "--scenario=fw")
+    prefix_only.assert_outcomes(deselected=2)
