@@ -13,6 +13,7 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from . import differential, framework_view
 from .results import SCHEMA_VERSION
 
 __all__ = ["MergeError", "merge"]
@@ -79,10 +80,18 @@ def merge(inputs: Sequence[tuple[str, dict[str, Any]]], prefer_last: bool = Fals
     order = {tid: n for n, tid in enumerate(targets)}
     results = [cell for _, cell in cells.values()]
     results.sort(key=lambda c: (order.get(c["target"], len(order)), c["scenario"]))
-    return {
+    merged: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "run": run,
         "targets": list(targets.values()),
         "scenarios": [scenarios[s] for s in sorted(scenarios)],
         "results": results,
     }
+    # The views computed from cells are recomputed over the joined matrix, as a run makes them.
+    rows = differential.build(merged)
+    if rows:
+        merged["differential"] = differential.to_json(rows)
+    grids = framework_view.build(merged)
+    if grids:
+        merged["frameworks"] = framework_view.to_json(grids)
+    return merged

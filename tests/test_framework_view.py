@@ -88,3 +88,29 @@ def test_report_draws_the_grids_and_escapes_what_targets_sent() -> None:
     assert 'id="fw-stream-disconnect"' in page
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_merge_recomputes_the_view_over_the_joined_matrix() -> None:
+    from asgi_conformance.merge import merge
+    from asgi_conformance.results import SCHEMA_VERSION
+
+    whole = _results()
+    run = {"started": "2026-11-25T00:00:00+00:00", "duration_s": 1.0}
+
+    def part(target: str) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "run": run,
+            "targets": [{"id": target}],
+            "scenarios": whole["scenarios"],
+            "results": [c for c in whole["results"] if c["target"] == target],
+        }
+
+    merged = merge([("a.json", part("uvicorn")), ("b.json", part("granian"))])
+    grids = merged["frameworks"]
+    assert [g["behaviour"] for g in grids] == ["stream_disconnect", "checker"]
+    assert {(c["framework"], c["target"], c["verdict"]) for c in grids[0]["cells"]} == {
+        ("fastapi", "uvicorn", "pass"),
+        ("starlette", "uvicorn", "pass"),
+        ("starlette", "granian", "fail"),
+    }
