@@ -2390,6 +2390,76 @@ def test_close_reply_to_client(server: Server) -> None:
     expect(code, 4001, "the code of the reply (normally the client's)", level=SHOULD)
 
 
+PENDING_STREAM = "ws-close-pending-{token}"
+
+
+def _pending_notes(final: dict[str, Any] | None) -> None:
+    """What the app journaled about its send() and its pending receive() (notes only)."""
+    if final is None:
+        note("the app journaled no end: its pending receive() or its send() had not returned")
+        return
+    if final.get("pending_at_close") is not True:
+        note("the reader task was not inside receive() when the close was sent (the case tested less than it says)")
+    sent = final.get("send")
+    note(
+        f"the app's send(websocket.close) {sent} after {final.get('send_s')} s"
+        + (f" ({final.get('raised')}: {final.get('message')})" if sent == "raised" else "")
+    )
+    events = final.get("reader_events") or []
+    got = [
+        f"{e.get('type')}"
+        + (f" code {e.get('code')!r}" if "code" in e else "")
+        + f" {e.get('after_close_s')} s after the close"
+        for e in events
+        if isinstance(e, dict)
+    ]
+    note(f"the pending receive() returned: {', '.join(got) or 'nothing'} ({final.get('reader_ended')})")
+
+
+@scenario(
+    "ws.close.receive_pending",
+    "a websocket.close sent while another task of the app awaits receive() still closes the connection "
+    "with that code and reason",
+    level=MUST,
+    spec="www › Close; core › Applications",
+    covers=["ws.close.code", "ws.close.reason"],
+    requires=WS,
+    impact="hang",
+)
+def test_close_receive_pending(server: Server) -> None:
+    """Quart's shape: one task of the app waits in receive() while another sends websocket.close
+    (code 4001, reason "bye"); an app may call receive() and send() from different tasks. The close
+    frame is awaited for ``timeouts.event``; its reason is judged only from spec_version 2.3 (the
+    scope's, journaled by the app). What the pending receive() returned is noted."""
+    path, token = _path("ws-close-receive-pending")
+    stream = PENDING_STREAM.format(token=token)
+    with _ws(server) as ws:
+        _accept(ws, path)
+        end = _next_end(ws, server.timeouts.event)
+    start = server.journal.wait_for(stream, lambda r: r.get("start") is True, server.timeouts.event)
+    final = server.journal.wait_for(stream, lambda r: r.get("final") is True, server.timeouts.event)
+    claimed = (final or start or {}).get("spec_version")
+    if start is None and final is None:
+        note("the app journaled nothing: its spec_version is unknown (the reason is not judged)")
+    value = _end_value(end) + (f" {end.reason[:60]!r}" if isinstance(end, CloseFrame) and end.reason else "")
+    record(f"spec {claimed or '2.0 (missing)'}: {value}")
+    _pending_notes(final)
+    check(
+        isinstance(end, CloseFrame),
+        "no close frame after the app's websocket.close while another task awaited receive()",
+        expected="close 4001 'bye'",
+        observed=value if not isinstance(end, Timeout) else f"nothing within {server.timeouts.event:.1f} s",
+    )
+    assert isinstance(end, CloseFrame)
+    expect(end.code, 4001, "the code of the close frame")
+    if start is None and final is None:
+        return
+    if (_version(claimed) or (2, 0)) < (2, 3) and end.reason != "bye":
+        note(f"spec_version {claimed!r} predates 2.3: the reason need not be sent")
+        return
+    expect(end.reason, "bye", "the reason in the close frame")
+
+
 def _client_close(server: Server, how: Any, *after: Step) -> dict[str, Any]:
     """The app reports, then waits in a shape loop; ``how(ws)`` ends the connection. The app's log."""
     path, token = _scripted(RECEIVE, ACCEPT, REPORT, SHAPE, *after)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -1159,3 +1160,44 @@ mutant(
     "the server never sends keepalive pings: its ping-interval setting is accepted and ignored",
     "ws.ping.keepalive",
 )(_wire(_no_keepalive_ping))
+
+
+# §12: a close sent while another task awaits receive()
+
+PENDING_POLL = 0.005
+
+
+def _close_waits_for_receive(app: App) -> App:
+    async def mutated(scope: Scope, receive: Receive, send: Send) -> None:
+        pending = 0
+        accepted = False
+
+        async def counted_receive() -> Message:
+            nonlocal pending
+            pending += 1
+            try:
+                return await receive()
+            finally:
+                pending -= 1
+
+        async def held_send(message: Message) -> None:
+            nonlocal accepted
+            if message.get("type") == "websocket.accept":
+                accepted = True
+            if message.get("type") == "websocket.close" and accepted:
+                deadline = time.monotonic() + HOLD  # bounded: the harness gave up long before
+                while pending and time.monotonic() < deadline:
+                    await aio.sleep(PENDING_POLL)
+            await send(message)
+
+        await app(scope, counted_receive, held_send)
+
+    return mutated
+
+
+mutant(
+    "ws-close-waits-for-receive",
+    "a websocket.close sent while another task awaits receive() is held until that receive() returns "
+    "(granian 2.8.7: the close never goes out while the client waits for it)",
+    "ws.close.receive_pending",
+)(_websocket_only(_close_waits_for_receive))

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -272,3 +273,90 @@ async def _loop(op: str, receive: Receive, send: Send, entry: dict[str, Any]) ->
             await send({"type": "websocket.send", "text": message["text"]})
         else:
             await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
+
+
+# -- ws.close.receive_pending: a close sent while another task awaits receive() -----------
+
+PENDING_STREAM = "ws-close-pending-{token}"
+PENDING_CLOSE = {"type": "websocket.close", "code": 4001, "reason": "bye"}
+
+
+@routes.route("ws-close-receive-pending")
+async def close_receive_pending(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accept, start a second task looping on ``receive()``, yield once, then close 4001 "bye".
+
+    Quart's shape: one task reads while another sends. Journals ``{"start": True}`` with the
+    scope's spec_version after the accept, then a ``final`` record: whether the reader was
+    inside receive() when the close was sent, what send() did (and how long it took), and
+    what the pending receive() returned (shapes, seconds after the close). Every wait is
+    bounded by LIMIT; the reader runs in a nursery under trio, as a task under asyncio.
+    """
+    stream = PENDING_STREAM.format(token=token_of(scope))
+    if not await _connect(receive):
+        return
+    await send({"type": "websocket.accept"})
+    journal.write(stream, {"start": True, "spec_version": spec_version(scope)})
+    reader: dict[str, Any] = {"waiting": False, "events": [], "ended": "not started"}
+    sent_at: list[float] = []
+
+    async def read() -> None:
+        """Plain ``await receive()`` (no wrapper task), bounded as a whole by the caller."""
+        reader["ended"] = "no websocket.disconnect within the limit"
+        try:
+            for _ in range(MAX_EVENTS):
+                reader["waiting"] = True
+                message = await receive()
+                reader["waiting"] = False
+                found = shape(message)
+                if sent_at:
+                    found["after_close_s"] = round(time.monotonic() - sent_at[0], 3)
+                reader["events"].append(found)
+                if isinstance(message, dict) and message.get("type") == "websocket.disconnect":
+                    reader["ended"] = "websocket.disconnect"
+                    return
+        except Exception as exc:
+            reader["ended"] = f"receive() raised {type(exc).__name__}: {str(exc)[:200]}"
+            return
+        reader["ended"] = f"{MAX_EVENTS} events without a websocket.disconnect"
+
+    async def close() -> dict[str, Any]:
+        await aio.sleep(0)  # the reader is now inside receive()
+        outcome: dict[str, Any] = {"pending_at_close": reader["waiting"]}
+        sent_at.append(time.monotonic())
+
+        async def do_send() -> str:
+            await send(dict(PENDING_CLOSE))
+            return "returned"
+
+        try:
+            result = await bounded(do_send)
+        except Exception as exc:
+            outcome["send"] = "raised"
+            outcome.update(describe_exception(exc))
+        else:
+            outcome["send"] = result or "did not return within the limit"
+        outcome["send_s"] = round(time.monotonic() - sent_at[0], 3)
+        return outcome
+
+    outcome: dict[str, Any] = {}
+    if aio.library() == "trio":
+        trio: Any = sys.modules["trio"]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bounded, read)
+            outcome = await close()
+    else:
+        task = asyncio.ensure_future(read())
+        try:
+            outcome = await close()
+            await bounded(lambda: task)
+        finally:
+            task.cancel()
+    journal.write(
+        stream,
+        {
+            "final": True,
+            "spec_version": spec_version(scope),
+            **outcome,
+            **{f"reader_{k}": v for k, v in reader.items()},
+        },
+    )
