@@ -103,7 +103,7 @@ def build(results: dict[str, Any]) -> list[Grid]:
         per = behaviours.get(behaviour)
         if not per:
             continue
-        grid = Grid(behaviour, title, frameworks, targets)
+        grid = Grid(behaviour, title, sorted(per), targets)  # only frameworks that have the behaviour
         for framework, sid in per.items():
             for target in targets:
                 cell = cells.get((target, sid))
@@ -135,6 +135,7 @@ def build(results: dict[str, Any]) -> list[Grid]:
 def format_text(grids: list[Grid], width: int = 12) -> str:
     """The grids as plain-text tables for the terminal."""
     lines: list[str] = []
+    width = max([width, *(len(p.verdict) for g in grids for p in g.cells.values())])
     for grid in grids:
         lines.append(f"{grid.behaviour}: {grid.title}")
         head = "  " + "framework".ljust(width) + "".join(t[:width].ljust(width + 1) for t in grid.targets)
