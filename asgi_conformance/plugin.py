@@ -499,12 +499,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _check_baselines(state: RunState) -> None:
-    """Every baseline entry must name a scenario of the collected catalogue (one-line usage error)."""
+    """Every baseline entry must name a scenario of the catalogue (one-line usage error).
+
+    A ``--scenario`` run collects only the suite files of its areas, so an entry for another
+    area is looked up in the whole catalogue before it counts as unknown."""
     if not state.baselines:
         return
     from .scenarios import all_scenarios
 
     known = all_scenarios()
+    wanted = {entry.scenario for book in state.baselines.values() for entry in book.entries}
+    if not wanted <= set(known):
+        from .cli import load_suites
+
+        load_suites()
+        known = all_scenarios()
     for book in state.baselines.values():
         for entry in book.entries:
             if entry.scenario not in known:
