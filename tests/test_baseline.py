@@ -289,9 +289,7 @@ def test_unknown_scenario_is_a_usage_error_with_xdist_too(pytester: pytest.Pytes
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
-def test_entries_for_areas_a_scenario_run_skips_are_known(
-    pytester: pytest.Pytester, run_token: str
-) -> None:
+def test_entries_for_areas_a_scenario_run_skips_are_known(pytester: pytest.Pytester, run_token: str) -> None:
     """--scenario collects only its areas' suite files; entries for other areas still exist."""
     (pytester.path / "b.toml").write_text(
         'target = "uvicorn-h11"\n\n[[known_failure]]\nscenario = "wire.h1.clte.both"\nreason = "frames by TE"\n'
