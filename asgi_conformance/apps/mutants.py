@@ -179,3 +179,23 @@ def scope_mutant(change: Callable[[Scope], Scope | None], *types: str) -> Wrappe
         return mutated
 
     return wrap
+
+
+def send_mutant(change: Callable[[Scope, Message, Send], Awaitable[None]], *types: str) -> Wrapper:
+    """Wrap an app so, for scopes of the given types, each event it sends goes through
+    ``change(scope, message, send)``, which decides what (if anything) reaches the server."""
+    kinds = types or ("http",)
+
+    def wrap(app: App) -> App:
+        async def mutated(scope: Scope, receive: Receive, send: Send) -> Any:
+            if scope.get("type") not in kinds:
+                return await app(scope, receive, send)
+
+            async def changed(message: Message) -> None:
+                await change(scope, message, send)
+
+            return await app(scope, receive, changed)
+
+        return mutated
+
+    return wrap

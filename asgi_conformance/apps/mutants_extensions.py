@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .mutants import App, Message, Receive, Scope, Send, copy_scope, fixer, mutant
+from .mutants import App, Message, Receive, Scope, Send, copy_scope, fixer, mutant, send_mutant
 
 __all__: list[str] = []
 
@@ -118,24 +118,6 @@ def _hide(name: str) -> Wrapper:
                 scope = copy_scope(scope)
                 scope["extensions"].pop(name, None)
             return await app(scope, receive, send)
-
-        return mutated
-
-    return wrap
-
-
-def _on_send(change: Callable[[Scope, Message, Send], Any]) -> Wrapper:
-    """A mutant whose ``send`` is ``change(scope, message, send)`` for HTTP scopes."""
-
-    def wrap(app: App) -> App:
-        async def mutated(scope: Scope, receive: Receive, send: Send) -> Any:
-            if not _is_http(scope):
-                return await app(scope, receive, send)
-
-            async def changed(message: Message) -> None:
-                await change(scope, message, send)
-
-            return await app(scope, receive, changed)
 
         return mutated
 
@@ -389,7 +371,7 @@ def _end_early() -> Wrapper:
         elif message.get("type") != TRAILERS:
             await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -408,7 +390,7 @@ def _trailers_as_body() -> Wrapper:
             message = {**message, "headers": []}
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -445,7 +427,7 @@ def _last_only() -> Wrapper:
             return
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -495,7 +477,7 @@ def _never_finish() -> Wrapper:
             return  # the response is never ended
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -555,7 +537,7 @@ def _zerocopy_change(edit: Callable[[Message], Message | None]) -> Wrapper:
             message = edited
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 def _cap(message: Message) -> Message:
@@ -598,7 +580,7 @@ def _close_after() -> Wrapper:
         if message.get("type") == ZEROCOPY:
             message["file"].close()
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -661,7 +643,7 @@ def _truncated_pathsend() -> Wrapper:
             return
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -784,7 +766,7 @@ def _empty_when_unreadable() -> Wrapper:
                 return
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -813,7 +795,7 @@ def _head_body(app: App) -> App:
         with _hooked(hook):
             await send(message)
 
-    return _on_send(change)(app)
+    return send_mutant(change)(app)
 
 
 mutant(
@@ -839,7 +821,7 @@ def _drop_hints() -> Wrapper:
         if message.get("type") != EARLY_HINT:
             await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -858,7 +840,7 @@ def _hint_as_final() -> Wrapper:
             return
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -896,7 +878,7 @@ def _coerce_links() -> Wrapper:
             message = {**message, "links": links}
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -931,7 +913,7 @@ def _debug_raises() -> Wrapper:
             raise RuntimeError("unexpected ASGI message 'http.response.debug'")
         await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(
@@ -947,7 +929,7 @@ def _debug_ignored() -> Wrapper:
         if message.get("type") != DEBUG:
             await send(message)
 
-    return _on_send(change)
+    return send_mutant(change)
 
 
 mutant(

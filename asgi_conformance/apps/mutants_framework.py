@@ -14,7 +14,7 @@ from typing import Any
 
 from . import aio
 from .frameworks import FRAMEWORKS
-from .mutants import App, Message, Receive, Scope, Send, copy_scope, mutant
+from .mutants import App, Message, Receive, Scope, Send, copy_scope, mutant, send_mutant
 
 __all__: list[str] = []
 
@@ -177,51 +177,33 @@ mutant(
 # -- exception -----------------------------------------------------------------------------------
 
 
-def _error_masked(app: App) -> App:
-    async def mutated(scope: Scope, receive: Receive, send: Send) -> Any:
-        if scope.get("type") != "http":
-            return await app(scope, receive, send)
-
-        async def masking(message: Message) -> None:
-            if message.get("type") == "http.response.start" and message.get("status") in (500, 418):
-                message = {**message, "status": 200}
-            await send(message)
-
-        return await app(scope, receive, masking)
-
-    return mutated
+async def _error_masked(scope: Scope, message: Message, send: Send) -> None:
+    if message.get("type") == "http.response.start" and message.get("status") in (500, 418):
+        message = {**message, "status": 200}
+    await send(message)
 
 
 mutant(
     "fw-error-status-masked",
     "the server rewrites the app's error statuses (500, 418) to 200",
     *_ids("exception"),
-)(_error_masked)
+)(send_mutant(_error_masked, "http"))
 
 
 # -- websocket_close ------------------------------------------------------------------------------
 
 
-def _close_rewritten(app: App) -> App:
-    async def mutated(scope: Scope, receive: Receive, send: Send) -> Any:
-        if scope.get("type") != "websocket":
-            return await app(scope, receive, send)
-
-        async def rewriting(message: Message) -> None:
-            if message.get("type") == "websocket.close":
-                message = {"type": "websocket.close", "code": 1000}
-            await send(message)
-
-        return await app(scope, receive, rewriting)
-
-    return mutated
+async def _close_rewritten(scope: Scope, message: Message, send: Send) -> None:
+    if message.get("type") == "websocket.close":
+        message = {"type": "websocket.close", "code": 1000}
+    await send(message)
 
 
 mutant(
     "fw-ws-close-code-rewritten",
     "the server closes every WebSocket with 1000 and no reason, whatever code and reason the app asked for",
     *_ids("websocket_close"),
-)(_close_rewritten)
+)(send_mutant(_close_rewritten, "websocket"))
 
 
 # -- file_response --------------------------------------------------------------------------------
