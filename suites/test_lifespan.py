@@ -223,7 +223,17 @@ def test_startup_blocks(launcher: Launcher) -> None:
         elif early is not None:
             note(f"answered during startup without the app: {client.describe(early)}")
         else:
-            note(f"held during startup; after startup.complete: {client.describe(conn.response())}")
+            late = conn.response()
+            note(f"held during startup; after startup.complete: {client.describe(late)}")
+            # Timing alone cannot tell a held request from one the app answered slowly while
+            # startup was pending (a busy machine): the app says whether it had sent complete.
+            if isinstance(late, client.Response) and _is_echo(late):
+                check(
+                    loads(late.body)["app"].get("startup_complete_sent") is not False,
+                    "the app handled a request before it had sent lifespan.startup.complete",
+                    expected="the request reaches the app only after lifespan.startup.complete",
+                    observed="the echo app reports startup_complete_sent: False",
+                )
     first = process.wait_exit_or_ready(t.startup)
     check(
         first == "ready",

@@ -118,6 +118,7 @@ class Catalogue:
             "body_sha256": digest,
             "body_length": length,
             "lifespan_loop": self.stash.loop,
+            "startup_complete_sent": self.stash.startup_complete_sending,
             "lifespan_state_keys_now": sorted(self.stash.state) if self.stash.state is not None else None,
             "state_ids": {k: id(v) for k, v in state.items()} if isinstance(state, dict) else None,
         }

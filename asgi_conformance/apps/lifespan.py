@@ -62,6 +62,9 @@ class LifespanStash:
     events: list[dict[str, Any]] = field(default_factory=list)
     sends: list[dict[str, Any]] = field(default_factory=list)
     startup_complete: bool = False
+    startup_complete_sending: bool = False
+    """Set as the app *starts* sending lifespan.startup.complete: a request the app handles
+    before that was served while startup was still pending (ls.startup.block_until_complete)."""
     state: dict[str, Any] | None = None
     state_keys_at_complete: list[str] | None = None
     obj_id: int | None = None
@@ -93,6 +96,8 @@ class LifespanStash:
         if label is not None:
             outcome["label"] = label
         raised: Exception | None = None
+        if message.get("type") == "lifespan.startup.complete":
+            self.startup_complete_sending = True
         try:
             await send(message)
         except Exception as exc:  # the exception *is* the observation
