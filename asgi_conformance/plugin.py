@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import inspect
+import itertools
 import json
 import shlex
 import signal
@@ -24,6 +26,7 @@ import pytest
 from . import targets as targets_module
 from ._version import __version__
 from .baseline import FAILING, Baseline, BaselineError, load_all
+from .concurrency import Outcome, RunAhead
 from .process import ServerProcess, TargetDied, TargetUnresponsive
 from .results import PROPERTY, ResultsCollector, render_value
 from .scenarios import AREAS, Scenario, scenario_of
@@ -63,6 +66,9 @@ class RunState:
     baseline_update: bool = False
     frameworks: list[str] = field(default_factory=list)
     """--framework: the web frameworks whose scenarios (fw.*, chk.*) run; none by default."""
+    concurrency: int = 1
+    """--conformance-concurrency: how many cases of a target run side by side (1: one at a time)."""
+    ahead: RunAhead[pytest.Item] | None = None
     processes: dict[str, ServerProcess] = field(default_factory=dict)
     launchers: list[Launcher] = field(default_factory=list)
 
@@ -75,6 +81,12 @@ ITEM_KEY = pytest.StashKey[tuple[Scenario, Target]]()
 CELL_KEY = pytest.StashKey[Cell]()
 TOKEN_KEY = pytest.StashKey[Any]()
 CALL_VERDICT_KEY = pytest.StashKey[Verdict]()
+AHEAD_KEY = pytest.StashKey[Outcome]()
+DEFAULT_CONCURRENCY = 8
+AHEAD_WAIT_S = 600.0
+"""How long pytest's loop waits for a case running ahead (each of its own waits is bounded far below)."""
+AHEAD_FIXTURES = frozenset({"server", "target", "launcher"})
+"""The fixtures a case may ask for and still run ahead in a thread (the plugin provides them there)."""
 
 
 def suites_dir() -> Path:
@@ -191,6 +203,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Multiply every deadline by FACTOR (slow machines); default 1",
     )
     group.addoption(
+        "--conformance-concurrency",
+        dest="conformance_concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"Run up to N cases of a target side by side (threads; default {DEFAULT_CONCURRENCY}); 1 runs one "
+        "case at a time. Under pytest-xdist each worker runs its cases one at a time",
+    )
+    group.addoption(
         "--conformance-dir",
         dest="conformance_dir",
         metavar="DIR",
@@ -230,6 +251,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_targets", type="linelist", default=[], help="Targets to run when --target is not given")
     parser.addini(
         "conformance_timeout_scale", type="string", default="1", help="Multiply every deadline by this factor"
+    )
+    parser.addini(
+        "conformance_concurrency",
+        type="string",
+        default=str(DEFAULT_CONCURRENCY),
+        help="How many cases of a target run side by side when --conformance-concurrency is not given",
     )
 
 
@@ -278,6 +305,14 @@ def _resolve(config: pytest.Config) -> RunState:
             raise TargetError(f"conformance_timeout_scale must be a number: {exc}") from exc
     if not scale > 0:
         raise TargetError("--conformance-timeout-scale must be a positive number")
+    concurrency = config.getoption("conformance_concurrency")
+    if concurrency is None:
+        try:
+            concurrency = int(config.getini("conformance_concurrency"))
+        except ValueError as exc:
+            raise TargetError(f"conformance_concurrency must be a whole number: {exc}") from exc
+    if concurrency < 1:
+        raise TargetError("--conformance-concurrency must be at least 1")
     bind: BindMode | None = config.getoption("conformance_bind")
     baselines, update = _baselines(config, chosen)
     frameworks = _frameworks(config)
@@ -292,6 +327,7 @@ def _resolve(config: pytest.Config) -> RunState:
         baselines=baselines,
         baseline_update=update,
         frameworks=frameworks,
+        concurrency=concurrency,
     )
 
 
@@ -365,6 +401,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not state.targets:
         return
     _interrupt_on_sigterm()
+    if state.concurrency > 1 and not hasattr(config, "workerinput"):
+        # (An xdist worker is handed its items one batch at a time, so it cannot run ahead.)
+        state.ahead = RunAhead(state.concurrency, functools.partial(_run_ahead, state))
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from;
         # with --scenario, only the files of the areas those IDs name are collected.
@@ -448,6 +487,7 @@ def _selected(scenario_id: str, patterns: list[str]) -> bool:
     return not patterns or any(scenario_id == p or scenario_id.startswith(p.rstrip(".") + ".") for p in patterns)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash.get(RUN_KEY, None)
     if state is None or not state.targets:
@@ -479,6 +519,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    if state.ahead is not None:
+        items[:] = _alone_last(items)
     if not hasattr(config, "workerinput"):
         _check_baselines(state)  # (xdist workers leave it to the controller: pytest_sessionstart)
 
@@ -595,12 +637,20 @@ def target_process(
         process.start()
         yield process
     finally:
+        if state.ahead is not None:
+            # No case may still be using the server when it stops.
+            state.ahead.drain(target.id, timeout=state.timeouts.request * 4)
         process.stop()
 
 
 @pytest.fixture
 def server(request: pytest.FixtureRequest, target: Target, target_process: ServerProcess) -> Iterator[Server]:
     """This test's view of the target's shared server."""
+    state = _state(request)
+    if state.ahead is not None and state.ahead.planned(request.node):
+        # The case runs ahead in a thread, which makes these same checks at the time it runs.
+        yield Server(target, target_process, state.timeouts)
+        return
     _require_alive(target_process)
     cell = request.node.stash.get(CELL_KEY, None)
     if cell is not None:
@@ -625,8 +675,10 @@ def _require_alive(process: ServerProcess) -> None:
 
 
 def _launcher(request: pytest.FixtureRequest, target: Target, workdir: Path) -> Launcher:
-    state = _state(request)
-    path = workdir / target.id
+    return _new_launcher(_state(request), target, workdir / target.id)
+
+
+def _new_launcher(state: RunState, target: Target, path: Path) -> Launcher:
     path.mkdir(parents=True, exist_ok=True)
     launcher = Launcher(target, path, state.timeouts, state.bind_for(target), {})
     state.launchers.append(launcher)
@@ -653,6 +705,130 @@ def session_launcher(request: pytest.FixtureRequest, target: Target, conformance
         started.stop_all()
 
 
+# -- running ahead -----------------------------------------------------------------------
+#
+# Once a target's shared server has served one case the ordinary way (so a target that dies
+# or hangs from the start costs what it always did), every later case of that target that
+# needs nothing but the shared server, the target and a launcher runs in a thread ahead of
+# pytest's loop (asgi_conformance.concurrency). The thread does what the fixtures would, at
+# the time the case runs: the liveness check before, the probe after a cell that did not
+# pass, the launcher's stop; pytest's phases replay each phase's exception and time.
+
+
+def _case_args(item: pytest.Item) -> list[str]:
+    """The names a case function asks for (what pytest fills from fixtures or parameters)."""
+    function = getattr(item, "function", None)
+    if function is None:
+        return []
+    parameters = inspect.signature(function).parameters.values()
+    return [p.name for p in parameters if p.default is inspect.Parameter.empty]
+
+
+def _can_run_ahead(item: pytest.Item) -> bool:
+    """A case runs ahead when the plugin can give it everything it asks for, outside pytest."""
+    pair = item.stash.get(ITEM_KEY, None)
+    if pair is None or pair[0].alone or getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+        return False
+    if any(True for name in ("skip", "skipif", "usefixtures") for _ in item.iter_markers(name)):
+        return False
+    callspec = getattr(item, "callspec", None)
+    params = set(callspec.params) if callspec is not None else set()
+    return set(_case_args(item)) - params <= AHEAD_FIXTURES
+
+
+def _alone_last(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Within each target's stretch of items, the ``alone`` cases move to its end: pytest's loop
+    reaches them once every case that ran ahead of it for that target has finished."""
+
+    def target_of(item: pytest.Item) -> str | None:
+        pair = item.stash.get(ITEM_KEY, None)
+        return pair[1].id if pair is not None else None
+
+    ordered: list[pytest.Item] = []
+    for _, stretch in itertools.groupby(items, key=target_of):
+        run = list(stretch)
+        alone = [i for i in run if i.stash.get(ITEM_KEY, None) is not None and i.stash[ITEM_KEY][0].alone]
+        ordered.extend([i for i in run if i not in alone] + alone)
+    return ordered
+
+
+def _start_ahead(item: pytest.Item, state: RunState) -> None:
+    """After a target's first shared-server case: its later cases that can, run ahead."""
+    ahead = state.ahead
+    pair = item.stash.get(ITEM_KEY, None)
+    if ahead is None or pair is None or "server" not in _case_args(item):
+        return
+    target = pair[1]
+    process = state.processes.get(target.id)
+    if ahead.started(target.id) or process is None or not process.alive or process.unresponsive is not None:
+        return
+    items = item.session.items
+    later = [i for i in items[items.index(item) + 1 :] if i.stash.get(ITEM_KEY, (None, None))[1] is target]
+    chosen = [i for i in later if _can_run_ahead(i)]
+    # Cases that wait out a server's own timeout go first, so none is left to finish last.
+    chosen.sort(key=lambda i: i.stash[ITEM_KEY][0].waits is None)
+    ahead.submit(target.id, chosen)
+
+
+def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
+    """One case's phases, in a thread: what its fixtures and its function would do."""
+    target = item.stash[ITEM_KEY][1]
+    process = state.processes[target.id]
+    names = _case_args(item)
+    callspec = getattr(item, "callspec", None)
+    outcome = Outcome()
+    token = activate(outcome.cell)
+    launcher: Launcher | None = None
+    try:
+        values: dict[str, Any] = {}
+        with outcome.phase("setup"):
+            if "server" in names:
+                _require_alive(process)
+                outcome.cell.logs.append(("server log", process, process.log_offset()))
+            for name in names:
+                if name == "server":
+                    values[name] = Server(target, process, state.timeouts)
+                elif name == "target":
+                    values[name] = target
+                elif name == "launcher":
+                    launcher = values[name] = _new_launcher(state, target, process.workdir)
+                else:
+                    assert callspec is not None
+                    values[name] = callspec.params[name]
+        if "setup" in outcome.errors:
+            return outcome
+        with outcome.phase("call"):
+            function: Any = getattr(item, "obj")  # noqa: B009 (an Item has no declared obj)
+            function(**values)
+        with outcome.phase("teardown"):
+            try:
+                if launcher is not None:
+                    launcher.stop_all()
+            finally:
+                raised = outcome.errors.get("call")
+                if "server" in names:
+                    if raised is not None and not isinstance(raised, pytest.skip.Exception):
+                        process.require_responsive(state.timeouts.request)
+                    _require_alive(process)
+        return outcome
+    finally:
+        if launcher is not None:
+            launcher.stop_all()
+        deactivate(token)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A case that ran ahead: replay its call phase (the cell it filled, what it raised)."""
+    outcome = pyfuncitem.stash.get(AHEAD_KEY, None)
+    if outcome is None:
+        return None
+    raised = outcome.errors.get("call")
+    if raised is not None:
+        raise raised
+    return True
+
+
 # -- verdicts ----------------------------------------------------------------------------
 
 
@@ -664,18 +840,33 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
         item.stash[CELL_KEY] = cell
         token = activate(cell)
         item.stash[TOKEN_KEY] = token
-    return (yield)
+    result = yield
+    state = item.config.stash.get(RUN_KEY, None)
+    if state is not None and state.ahead is not None and state.ahead.planned(item):
+        outcome = state.ahead.take(item, timeout=AHEAD_WAIT_S * state.timeouts.scale)
+        item.stash[AHEAD_KEY] = outcome
+        item.stash[CELL_KEY] = outcome.cell
+        if "setup" in outcome.errors:
+            raise outcome.errors["setup"]
+    return result
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
-        return (yield)
+        result = yield
+        outcome = item.stash.get(AHEAD_KEY, None)
+        if outcome is not None and "teardown" in outcome.errors:
+            raise outcome.errors["teardown"]
+        return result
     finally:
         token = item.stash.get(TOKEN_KEY, None)
         if token is not None:
             deactivate(token)
             del item.stash[TOKEN_KEY]
+        state = item.config.stash.get(RUN_KEY, None)
+        if state is not None:
+            _start_ahead(item, state)
 
 
 def _verdict_for(level: Level | None, declared: Scenario) -> Verdict:
@@ -775,6 +966,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     known = None
     if verdict is not None and report.when in ("setup", "call"):
         known = _apply_baseline(state, target, declared, verdict, report)
+    ahead = item.stash.get(AHEAD_KEY, None)
+    if ahead is not None:
+        # The phase ran in a thread: its time there, not pytest's wait for it.
+        report.duration = ahead.durations.get(report.when, 0.0)
     payload: dict[str, Any] = {
         "phase": report.when,
         "verdict": verdict.value if verdict is not None else None,
@@ -872,6 +1067,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     # Safety net: whatever fixture teardown missed (an interrupted run) is stopped here.
+    if state.ahead is not None:
+        state.ahead.close()
     for process in state.processes.values():
         process.stop()
     for started in state.launchers:

@@ -21,7 +21,10 @@ catalogue rows the case checks (default: the ID itself, if it is a row).
 altered), ``hang`` (a client or app left waiting), ``interop`` (a conformant app or
 client breaks), ``cosmetic`` (visible, harmless). ``framework`` names the web framework whose app a case
 drives (``fw.<framework>.*``, ``chk.<framework>.*``); such cases run only when that framework
-is selected (``--framework``).
+is selected (``--framework``). ``waits`` says why a case may take longer than a second: it waits
+out a timeout of the server's own (the benchmark lists these apart, and they start first when
+cases run side by side). ``alone`` marks a case that observes the server process as a whole (its
+log, its count of app calls): it runs after the target's other cases, with none beside it.
 """
 
 from __future__ import annotations
@@ -93,6 +96,10 @@ class Scenario:
     impact: str = "interop"
     framework: str | None = None
     """The web framework whose app the case drives (``fw.*``, ``chk.*``); None: plain ASGI apps."""
+    waits: str | None = None
+    """Why the case may take over a second: the server-side timeout it waits out; None: it does not."""
+    alone: bool = False
+    """The case reads what the whole process did (its log, its app-call count): no case runs beside it."""
 
     @property
     def area(self) -> str:
@@ -108,16 +115,20 @@ class Scenario:
         return self.title
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "area": self.area,
-            "level": str(self.level),
-            "spec": self.spec,
-            "requirements": list(self.covers),
-            "requires": sorted(self.requires),
-            "impact": self.impact,
-        } | ({"framework": self.framework} if self.framework is not None else {})
+        return (
+            {
+                "id": self.id,
+                "title": self.title,
+                "area": self.area,
+                "level": str(self.level),
+                "spec": self.spec,
+                "requirements": list(self.covers),
+                "requires": sorted(self.requires),
+                "impact": self.impact,
+            }
+            | ({"framework": self.framework} if self.framework is not None else {})
+            | ({"waits": self.waits} if self.waits is not None else {})
+        )
 
 
 _REGISTRY: dict[str, Scenario] = {}
@@ -134,6 +145,8 @@ def scenario(
     requires: Iterable[str] = (),
     impact: str = "interop",
     framework: str | None = None,
+    waits: str | None = None,
+    alone: bool = False,
 ) -> Callable[[F], F]:
     """Declare a test function as the conformance case ``scenario_id``."""
     if not _ID.match(scenario_id):
@@ -146,7 +159,9 @@ def scenario(
         raise ValueError(f"scenario {scenario_id!r} covers unknown requirement IDs {unknown}")
     if impact not in IMPACTS:
         raise ValueError(f"scenario {scenario_id!r}: impact {impact!r} is not one of {IMPACTS}")
-    declared = Scenario(scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires), impact, framework)
+    declared = Scenario(
+        scenario_id, title, Level(level), spec, tuple(covers), frozenset(requires), impact, framework, waits, alone
+    )
 
     def decorate(func: F) -> F:
         previous = _REGISTRY.get(scenario_id)

@@ -151,6 +151,7 @@ def test_extensions_not_shared(server: Server) -> None:
     "the app is called exactly once per HTTP request (not per TCP connection)",
     level=MUST,
     spec="core › Applications; www › HTTP Connection Scope",
+    alone=True,
 )
 def test_one_call_per_request(server: Server) -> None:
     """Three requests on one keep-alive connection must be three consecutive app calls.
@@ -334,6 +335,7 @@ def test_send_after_close_default_noop(server: Server) -> None:
     level=SHOULD,
     spec=ERRORS,
     impact="cosmetic",
+    alone=True,
 )
 def test_send_error_caught_by_server(server: Server) -> None:
     """SHOULD: no error-level report in the server log for that request (``timeouts.hold`` is the

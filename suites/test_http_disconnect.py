@@ -213,6 +213,7 @@ def test_send_closed_version_consistency(server: Server) -> None:
     level=SHOULD,
     spec="www › Disconnected Client",
     impact="cosmetic",
+    alone=True,
 )
 def test_send_closed_app_may_swallow(server: Server) -> None:
     """SHOULD: no error report in the server log for that request (judged on the log slice,
@@ -234,6 +235,7 @@ def test_send_closed_app_may_swallow(server: Server) -> None:
     level=SHOULD,
     spec="www › Disconnected Client; core › Error Handling",
     impact="cosmetic",
+    alone=True,
 )
 def test_send_closed_not_logged(server: Server) -> None:
     """MUST: the server catches the exception (it serves the next request). SHOULD NOT: log it as

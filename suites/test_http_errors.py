@@ -236,6 +236,7 @@ def test_raise_after_complete(server: Server) -> None:
     level=INFO,
     spec="unspecified",
     impact="data-loss",
+    alone=True,
 )
 def test_return_value(server: Server) -> None:
     """INFO: whether the server logs the stray return value, and whether the connection serves the
@@ -491,6 +492,7 @@ def test_shutdown_inflight(launcher: Launcher) -> None:
     level=INFO,
     spec=SPEC,
     impact="cosmetic",
+    alone=True,
 )
 def test_reporting(server: Server) -> None:
     """INFO (MAY): whether the server log shows a traceback with the app's exception, waited for

@@ -1,0 +1,125 @@
+"""Cases side by side: the bodies of independent cases run ahead of pytest's loop, in threads.
+
+A case spends its time waiting on the target (a hold to see that something does not happen,
+a server's own timeout), not computing, so one case at a time leaves the machine idle: the
+catalogue against one target was a minute of mostly sleeping sockets. pytest's loop stays
+serial and reports every cell in collection order; ``RunAhead`` runs the cells' bodies in a
+bounded pool of threads before pytest gets to them, and pytest's phases then replay what
+happened there (the exception of each phase, the cell, the time each phase took).
+
+What may run ahead, and when it starts, is the plugin's decision (it knows what a case
+needs); this module only schedules: ``submit`` a batch, ``take`` one item's ``Outcome``
+(waiting for it), ``drain`` a group before its server stops, ``close`` at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from .verdicts import Cell
+
+__all__ = ["Outcome", "RunAhead"]
+
+Item = TypeVar("Item")
+PHASES = ("setup", "call", "teardown")
+
+
+@dataclass
+class Outcome:
+    """What running one case's phases in a thread gave: what pytest replays."""
+
+    cell: Cell = field(default_factory=Cell)
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    """Phase ("setup", "call", "teardown") -> the exception it raised; absent: it passed."""
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one phase and keep what it raised (anything: the replay re-raises it)."""
+        began = time.perf_counter()
+        try:
+            yield
+        except BaseException as exc:  # a skip, a failed check, an error: all are outcomes
+            self.errors.setdefault(name, exc)
+        finally:
+            self.durations[name] = self.durations.get(name, 0.0) + time.perf_counter() - began
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+
+class RunAhead(Generic[Item]):
+    """A pool of ``workers`` threads running ``run(item)`` for submitted items, per group.
+
+    A group is what shares a server (a target): ``drain(group)`` cancels what has not
+    started and waits for what has, so the server is stopped only once no case uses it.
+    """
+
+    def __init__(self, workers: int, run: Callable[[Item], Outcome]) -> None:
+        if workers < 2:
+            raise ValueError("running ahead needs at least 2 workers")
+        self.workers = workers
+        self._run = run
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._futures: dict[int, tuple[str, concurrent.futures.Future[Outcome]]] = {}
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
+
+    def started(self, group: str) -> bool:
+        return group in self._started
+
+    def submit(self, group: str, items: Iterable[Item]) -> int:
+        """Run ``items`` (in this order) as threads come free; a group is submitted once."""
+        with self._lock:
+            if group in self._started:
+                return 0
+            self._started.add(group)
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="asgi-conformance")
+            count = 0
+            for item in items:
+                # Each case gets an empty context: the current cell (a context variable) is its own.
+                future = self._pool.submit(contextvars.Context().run, self._run, item)
+                self._futures[id(item)] = (group, future)
+                count += 1
+            return count
+
+    def planned(self, item: Item) -> bool:
+        """True when ``item`` was submitted: its phases run (or ran) in a thread."""
+        return id(item) in self._futures
+
+    def take(self, item: Item, timeout: float) -> Outcome:
+        """The item's outcome, waiting up to ``timeout`` seconds for its thread to finish it."""
+        _, future = self._futures.pop(id(item))
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            outcome = Outcome()
+            outcome.errors["setup"] = TimeoutError(
+                f"the case ran ahead in a thread and had not finished after {timeout:.0f}s"
+            )
+            return outcome
+
+    def drain(self, group: str, timeout: float) -> None:
+        """Cancel the group's cases that have not started; wait (bounded) for those that have."""
+        with self._lock:
+            mine = [(key, f) for key, (g, f) in self._futures.items() if g == group]
+            for key, future in mine:
+                if future.cancel():
+                    del self._futures[key]
+        concurrent.futures.wait([f for _, f in mine], timeout=timeout)
+
+    def close(self) -> None:
+        """Cancel everything not started and wait for the cases in progress (each is bounded)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
