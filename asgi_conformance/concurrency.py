@@ -10,6 +10,9 @@ happened there (the exception of each phase, the cell, the time each phase took)
 What may run ahead, and when it starts, is the plugin's decision (it knows what a case
 needs); this module only schedules: ``submit`` a batch, ``take`` one item's ``Outcome``
 (waiting for it), ``drain`` a group before its server stops, ``close`` at the end.
+
+Inside one case, ``side_by_side`` runs independent probes at once (each on a connection of its
+own), so a case of six malformed variants that each wait out a hold takes one hold, not six.
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ import concurrent.futures
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .verdicts import Cell
+from .verdicts import Cell, activate, current_cell
 
-__all__ = ["Outcome", "RunAhead"]
+__all__ = ["MAX_SIDE_BY_SIDE", "Outcome", "RunAhead", "side_by_side"]
 
 Item = TypeVar("Item")
+T = TypeVar("T")
+MAX_SIDE_BY_SIDE = 16
+"""At most this many probes of one case run at once."""
 PHASES = ("setup", "call", "teardown")
 
 
@@ -123,3 +129,30 @@ class RunAhead(Generic[Item]):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def side_by_side(probes: Sequence[Callable[[], T]]) -> list[T]:
+    """Run a case's independent probes at once; their results in the order given.
+
+    Each probe runs with a cell of its own; their traces, notes and logs join the case's
+    cell in the order given, so what a cell shows does not depend on which probe ended
+    first. The first exception (in that order) is raised once every probe has ended.
+    """
+    parent = current_cell()
+    cells = [Cell() for _ in probes]
+
+    def run(index: int) -> T:
+        activate(cells[index])
+        return probes[index]()
+
+    if not probes:
+        return []
+    with concurrent.futures.ThreadPoolExecutor(min(len(probes), MAX_SIDE_BY_SIDE)) as pool:
+        futures = [pool.submit(contextvars.Context().run, run, i) for i in range(len(probes))]
+        concurrent.futures.wait(futures)
+    if parent is not None:
+        for cell in cells:
+            parent.trace.extend(cell.trace)
+            parent.notes.extend(cell.notes)
+            parent.logs.extend(cell.logs)
+    return [f.result() for f in futures]

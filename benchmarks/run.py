@@ -1,13 +1,18 @@
 """Benchmark: run the catalogue per target and print where the time goes.
 
-For each target, one pytest process runs the whole catalogue (as `pytest --target=X`
-would); the script prints its wall time, the shared server's start-up time, per-case
-time percentiles (setup + call + teardown of each cell, from the results JSON) and
-the slowest cases. ``--matrix`` also times the whole matrix through ``asgi-conformance run``
-(one pytest process per target, in parallel).
+For each target, one pytest process runs the whole catalogue (as ``pytest --target=X``
+would, with the run's default concurrency unless ``--concurrency`` says otherwise); the
+script prints its wall time, the shared server's start-up time, and per-case time
+percentiles. A case's time is its setup + call + teardown, measured where it ran (in a
+thread when cases run side by side), from the results JSON; the percentiles are over the
+cases that ran (``unsupported`` cells, mostly skipped before running, are left out). Cases
+declared ``waits=...`` (they wait out a server's own timeout) are listed apart; any other
+case over a second is listed as OVER. ``--matrix`` also times the whole matrix through
+``asgi-conformance run`` (one pytest process per target, ``--jobs`` at a time).
 
     python benchmarks/run.py                       # every installed built-in target
-    python benchmarks/run.py --target uvicorn --target daphne --matrix
+    python benchmarks/run.py --matrix              # ... and the matrix
+    python benchmarks/run.py --target uvicorn --concurrency 1     # one case at a time
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+LIMIT_S = 1.0
+"""A case over this (not declared ``waits``) is listed as OVER."""
+
 
 def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, dict[str, Any]]:
     """One target: a plain pytest run. The matrix: ``asgi-conformance run`` (targets in parallel)."""
@@ -30,47 +38,73 @@ def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, dic
     else:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}", *args]
     began = time.monotonic()
-    subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     wall = time.monotonic() - began
+    if not out.exists():
+        raise SystemExit(f"no results from {' '.join(command)}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return wall, json.loads(out.read_text())
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     if len(values) == 1:
         return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def report(name: str, wall: float, data: dict[str, Any]) -> None:
-    times = sorted((r["duration_s"], r["scenario"]) for r in data["results"] if r["target"] == name)
-    values = [t for t, _ in times]
+def report(name: str, wall: float, data: dict[str, Any]) -> list[str]:
+    """Print the target's line; return the OVER cases (unmarked, over a second)."""
+    waits = {s["id"]: s["waits"] for s in data["scenarios"] if s.get("waits")}
+    cells = [r for r in data["results"] if r["target"] == name]
+    ran = sorted((r["duration_s"], r["scenario"]) for r in cells if r["verdict"] != "unsupported")
+    values = [t for t, _ in ran] or [0.0]
     target = next(t for t in data["targets"] if t["id"] == name)
     ready = target.get("ready_after_s")
+    started = f"{ready:.2f}s" if isinstance(ready, int | float) else "-"
     print(
-        f"{name:<18} cells {len(values):>3}  wall {wall:6.2f}s  start-up {ready if ready is not None else '-':>6}s  "
-        f"p50 {percentile(values, 50) * 1000:7.1f}ms  p95 {percentile(values, 95) * 1000:7.1f}ms  "
+        f"{name:<17} {len(cells):>4} cells ({len(ran)} ran)  wall {wall:6.2f}s  start-up {started:>6}  "
+        f"p50 {percentile(values, 50) * 1000:6.1f}ms  p95 {percentile(values, 95) * 1000:6.1f}ms  "
         f"max {values[-1] * 1000:7.1f}ms"
     )
-    slow = ", ".join(f"{s} {t * 1000:.0f}ms" for t, s in reversed(times[-3:]))
-    print(f"{'':<18} slowest: {slow}")
+    unmarked = [(t, s) for t, s in ran if s not in waits]
+    print(f"{'':<17} slowest: " + ", ".join(f"{s} {t * 1000:.0f}ms" for t, s in reversed(unmarked[-3:])))
+    marked = [(t, s) for t, s in ran if s in waits]
+    if marked:
+        print(f"{'':<17} waits:   " + ", ".join(f"{s} {t:.2f}s" for t, s in reversed(marked)))
+    over = [f"{name} {s} {t:.2f}s" for t, s in reversed(unmarked) if t > LIMIT_S]
+    for line in over:
+        print(f"{'':<17} OVER:    {line}")
+    return over
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", action="append", help="target to time (default: every installed built-in)")
-    parser.add_argument("--matrix", action="store_true", help="also time one run with every target together")
+    parser.add_argument("--matrix", action="store_true", help="also time the matrix with asgi-conformance run")
+    parser.add_argument("--concurrency", type=int, help="--conformance-concurrency for every run (default: its own)")
+    parser.add_argument("--jobs", type=int, help="with --matrix: asgi-conformance run --jobs (default: its own)")
+    parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
     from asgi_conformance.targets import BUILTIN_TARGETS
 
     names = args.target or [t.id for t in BUILTIN_TARGETS.values() if t.installed]
+    extra = list(args.extra)
+    if args.concurrency is not None:
+        extra.append(f"--conformance-concurrency={args.concurrency}")
+    over: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
+        total = 0.0
         for name in names:
-            wall, data = run([f"--target={name}"], Path(tmp) / f"{name}.json")
-            report(name, wall, data)
+            wall, data = run([f"--target={name}", *extra], Path(tmp) / f"{name}.json")
+            total += wall
+            over += report(name, wall, data)
+        print(f"{len(names)} target(s) one after another: {total:.2f}s")
         if args.matrix:
-            wall, data = run([f"--target={n}" for n in names], Path(tmp) / "matrix.json", matrix=True)
-            print(f"matrix of {len(names)} targets, {len(data['results'])} cells: wall {wall:.2f}s")
-    return 0
+            jobs = [f"--jobs={args.jobs}"] if args.jobs else []
+            wall, data = run([*jobs, *(f"--target={n}" for n in names), *extra], Path(tmp) / "matrix.json", matrix=True)
+            errors = sum(1 for r in data["results"] if r["verdict"] == "error")
+            print(f"matrix of {len(names)} targets, {len(data['results'])} cells ({errors} error): wall {wall:.2f}s")
+    print(f"cases over {LIMIT_S:.0f}s not declared waits=...: {len(over)}")
+    return 1 if over else 0
 
 
 if __name__ == "__main__":

@@ -411,6 +411,7 @@ def test_cross_protocol(server: Server) -> None:
     level=INFO,
     spec="unspecified",
     impact="hang",
+    waits="the server's cancellation of an app whose client has left (up to 3 s)",
 )
 def test_cancel_on_disconnect(server: Server) -> None:
     """INFO: 'cancelled X s after the client left' or 'not cancelled within N s' (the app's own

@@ -1550,6 +1550,7 @@ def test_close_before_accept_well_formed(server: Server) -> None:
     spec="www › Connect (not covered)",
     requires=WS,
     impact="hang",
+    waits="the server's timeout for an app that never answers websocket.connect (up to the event deadline)",
 )
 def test_connect_no_reply_timeout(server: Server) -> None:
     """Unspecified: recorded (no answer within ``timeouts.event``, or the answer and its time).

@@ -68,6 +68,7 @@ def test_unknown_target_is_one_line_and_usage_error(pytester: pytest.Pytester) -
         (["--target-name=x"], "only apply to --target-cmd"),
         (["--target=uvicorn", "--conformance-timeout-scale=0"], "positive number"),
         (["--target=uvicorn", "--conformance-mutant=nosuch"], "unknown mutant 'nosuch'"),
+        (["--target=uvicorn", "--conformance-concurrency=0"], "must be at least 1"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -106,11 +107,18 @@ def test_target_not_installed_names_the_extra(pytester: pytest.Pytester) -> None
     ok.assert_outcomes(passed=1)
 
 
-def test_verdicts_outcomes_and_results_json(pytester: pytest.Pytester, run_token: str) -> None:
+@pytest.mark.parametrize("concurrency", [1, 8], ids=["one-at-a-time", "side-by-side"])
+def test_verdicts_outcomes_and_results_json(pytester: pytest.Pytester, run_token: str, concurrency: int) -> None:
+    """The same cells, messages and report whether cases run one at a time or ahead in threads
+    (after the first, every case here runs ahead: pytest replays what each phase raised)."""
     pytester.makepyfile(test_selftest=VERDICT_SUITE)
     out = pytester.path / "out.json"
     result = pytester.runpytest_subprocess(
-        "test_selftest.py", "--target=uvicorn-h11", f"--conformance-json={out}", "-rA"
+        "test_selftest.py",
+        "--target=uvicorn-h11",
+        f"--conformance-json={out}",
+        f"--conformance-concurrency={concurrency}",
+        "-rA",
     )
     # pass and info are passed, warn its own category; fail failed; error error; unsupported skipped.
     result.assert_outcomes(passed=2, failed=1, skipped=2, errors=1)
@@ -153,6 +161,69 @@ def test_verdicts_outcomes_and_results_json(pytester: pytest.Pytester, run_token
     result.stdout.fnmatch_lines(
         ["*asgi-conformance: 7 scenarios x 1 targets*", "uvicorn-h11 * 1 * 1 * 1 * 1 * 2 * 1 * 0"]
     )
+
+
+SIDE_BY_SIDE_SUITE = """
+import threading
+
+from asgi_conformance import MUST, Server, check, expect, scenario
+
+BOTH = threading.Barrier(2, timeout=5)
+LOCK = threading.Lock()
+RUNNING = set()
+
+
+def _running(name, server):
+    with LOCK:
+        others = sorted(RUNNING)
+        RUNNING.add(name)
+    try:
+        expect(server.echo("/echo").scope.get("type"), "http", "type")
+        if name in ("a", "b"):
+            BOTH.wait()  # only passes when a and b run at the same time
+    finally:
+        with LOCK:
+            RUNNING.discard(name)
+    return others
+
+
+@scenario("core.selftest.first", "the first case runs the ordinary way", level=MUST, spec="selftest")
+def test_first(server: Server) -> None:
+    _running("first", server)
+
+
+@scenario("core.selftest.alone", "sees no other case", level=MUST, spec="selftest", alone=True)
+def test_alone(server: Server) -> None:
+    others = _running("alone", server)
+    check(others == [], "another case ran beside an alone case", expected=[], observed=others)
+
+
+@scenario("core.selftest.a", "runs beside b", level=MUST, spec="selftest")
+def test_a(server: Server) -> None:
+    _running("a", server)
+
+
+@scenario("core.selftest.b", "runs beside a", level=MUST, spec="selftest")
+def test_b(server: Server) -> None:
+    _running("b", server)
+"""
+
+
+def test_cases_run_side_by_side_and_alone_cases_last(pytester: pytest.Pytester, run_token: str) -> None:
+    """a and b can only pass together (a barrier of two); the ``alone`` case, declared second,
+    runs after them with nothing beside it, and the results carry each case's own time."""
+    pytester.makepyfile(test_side=SIDE_BY_SIDE_SUITE)
+    out = pytester.path / "out.json"
+    result = pytester.runpytest_subprocess(
+        "test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=4", f"--conformance-json={out}", "-v"
+    )
+    result.assert_outcomes(passed=4)
+    order = [line.split("::")[1].split("[")[0] for line in result.stdout.lines if "PASSED" in line]
+    assert order == ["test_first", "test_a", "test_b", "test_alone"]
+    data = load_results(out)
+    assert all(0 < r["duration_s"] < 10 for r in data["results"]), data["results"]
+    serial = pytester.runpytest_subprocess("test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=1")
+    serial.assert_outcomes(passed=2, errors=2)  # one at a time, a and b cannot meet: the proof can fail
 
 
 def test_target_cmd_runs_the_catalogue(pytester: pytest.Pytester, run_token: str) -> None:

@@ -1,0 +1,140 @@
+"""Cases side by side (asgi_conformance.concurrency): the scheduling on its own, with events.
+
+The plugin's use of it (cells identical one at a time and side by side, ``alone`` cases
+last, chaos targets) is in test_plugin.py and test_chaos.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from asgi_conformance.concurrency import MAX_SIDE_BY_SIDE, Outcome, RunAhead, side_by_side
+from asgi_conformance.verdicts import Cell, activate, current_cell, deactivate, note
+
+WAIT = 10.0
+"""Every wait on an event here is bounded by this; each is set long before in a passing run."""
+
+
+def test_outcome_keeps_each_phase_exception_and_time() -> None:
+    outcome = Outcome()
+    with outcome.phase("setup"):
+        pass
+    with outcome.phase("call"):
+        pytest.skip("not offered")
+    with outcome.phase("teardown"):
+        raise RuntimeError("boom")
+    assert set(outcome.durations) == {"setup", "call", "teardown"}
+    assert "setup" not in outcome.errors
+    assert isinstance(outcome.errors["call"], pytest.skip.Exception)
+    assert str(outcome.errors["teardown"]) == "boom"
+    assert outcome.failed
+
+
+def test_items_run_side_by_side_and_each_gets_its_own_cell() -> None:
+    """Four items that each wait for all four to have started: they can only finish if they run
+    at once. Each sees its own current cell, never another's."""
+    started = threading.Barrier(4, timeout=WAIT)
+
+    def run(item: str) -> Outcome:
+        outcome = Outcome()
+        activate(outcome.cell)
+        with outcome.phase("call"):
+            started.wait()
+            note(f"ran {item}")
+            assert current_cell() is outcome.cell
+        return outcome
+
+    ahead: RunAhead[str] = RunAhead(4, run)
+    items = ["a", "b", "c", "d"]
+    assert ahead.submit("target", items) == 4
+    assert ahead.submit("target", items) == 0  # a group is submitted once
+    assert all(ahead.planned(i) for i in items)
+    for item in items:
+        outcome = ahead.take(item, WAIT)
+        assert outcome.errors == {}
+        assert outcome.cell.notes == [f"ran {item}"]
+    ahead.close()
+
+
+def test_drain_cancels_what_has_not_started_and_waits_for_what_has() -> None:
+    both_running = threading.Barrier(3, timeout=WAIT)  # the two workers and this test
+    release = threading.Event()
+    ran: list[str] = []
+
+    def run(item: str) -> Outcome:
+        both_running.wait()
+        assert release.wait(WAIT)
+        ran.append(item)
+        return Outcome()
+
+    ahead: RunAhead[str] = RunAhead(2, run)
+    # Two workers: "first" and "second" start, the rest wait in the queue.
+    ahead.submit("target", ["first", "second", "third", "fourth"])
+    both_running.wait()
+    timer = threading.Timer(0.05, release.set)  # lets the running ones end while drain waits
+    timer.start()
+    ahead.drain("target", WAIT)
+    timer.join(WAIT)
+    assert sorted(ran) == ["first", "second"]  # drain returned only once both had ended
+    assert not ahead.planned("third")
+    assert not ahead.planned("fourth")  # cancelled: pytest's loop runs them the ordinary way
+    ahead.close()
+
+
+def test_take_is_bounded() -> None:
+    release = threading.Event()
+
+    def run(item: str) -> Outcome:
+        release.wait(WAIT)
+        return Outcome()
+
+    ahead: RunAhead[str] = RunAhead(2, run)
+    ahead.submit("target", ["stuck"])
+    outcome = ahead.take("stuck", 0.01)
+    assert isinstance(outcome.errors["setup"], TimeoutError)
+    release.set()
+    ahead.close()
+
+
+def test_one_worker_is_not_running_ahead() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        RunAhead(1, lambda item: Outcome())
+
+
+def test_side_by_side_overlaps_and_keeps_order() -> None:
+    """The probes must be running at once (a barrier of all of them), the results come back in
+    the order given, and what each noted joins the case's cell in that order too."""
+    count = 5
+    together = threading.Barrier(count, timeout=WAIT)
+
+    def probe(n: int) -> int:
+        together.wait()
+        note(f"probe {n}")
+        return n * n
+
+    cell = Cell()
+    token = activate(cell)
+    try:
+        got = side_by_side([lambda n=n: probe(n) for n in reversed(range(count))])
+    finally:
+        deactivate(token)
+    assert got == [n * n for n in reversed(range(count))]
+    assert cell.notes == [f"probe {n}" for n in reversed(range(count))]
+
+
+def test_side_by_side_raises_the_first_failure_in_order_after_all_ended() -> None:
+    ended: list[int] = []
+
+    def probe(n: int) -> int:
+        ended.append(n)
+        if n in (1, 2):
+            raise ValueError(f"probe {n}")
+        return n
+
+    with pytest.raises(ValueError, match="probe 1"):
+        side_by_side([lambda n=n: probe(n) for n in range(4)])
+    assert sorted(ended) == [0, 1, 2, 3]
+    assert side_by_side([]) == []
+    assert MAX_SIDE_BY_SIDE >= 2
