@@ -520,7 +520,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     if state.ahead is not None:
-        items[:] = _alone_last(items)
+        items[:] = _alone_first(items)
     if not hasattr(config, "workerinput"):
         _check_baselines(state)  # (xdist workers leave it to the controller: pytest_sessionstart)
 
@@ -736,9 +736,10 @@ def _can_run_ahead(item: pytest.Item) -> bool:
     return set(_case_args(item)) - params <= AHEAD_FIXTURES
 
 
-def _alone_last(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Within each target's stretch of items, the ``alone`` cases move to its end: pytest's loop
-    reaches them once every case that ran ahead of it for that target has finished."""
+def _alone_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Within each target's stretch of items, the ``alone`` cases move to its start: they run
+    one at a time before any case of the target runs ahead (``_start_ahead``), on a server
+    that no other case has touched yet."""
 
     def target_of(item: pytest.Item) -> str | None:
         pair = item.stash.get(ITEM_KEY, None)
@@ -748,15 +749,16 @@ def _alone_last(items: list[pytest.Item]) -> list[pytest.Item]:
     for _, stretch in itertools.groupby(items, key=target_of):
         run = list(stretch)
         alone = [i for i in run if i.stash.get(ITEM_KEY, None) is not None and i.stash[ITEM_KEY][0].alone]
-        ordered.extend([i for i in run if i not in alone] + alone)
+        ordered.extend(alone + [i for i in run if i not in alone])
     return ordered
 
 
 def _start_ahead(item: pytest.Item, state: RunState) -> None:
-    """After a target's first shared-server case: its later cases that can, run ahead."""
+    """After a target's first shared-server case (past its ``alone`` ones): its later cases that
+    can, run ahead."""
     ahead = state.ahead
     pair = item.stash.get(ITEM_KEY, None)
-    if ahead is None or pair is None or "server" not in _case_args(item):
+    if ahead is None or pair is None or pair[0].alone or "server" not in _case_args(item):
         return
     target = pair[1]
     process = state.processes.get(target.id)

@@ -199,6 +199,7 @@ def test_send_closed_oserror(server: Server) -> None:
     spec="www › Disconnected Client (WebSocket)",
     requires=WS,
     impact="cosmetic",
+    alone=True,
 )
 def test_send_closed_not_logged(server: Server) -> None:
     """The app re-raises what the late send() raised. The server's log since the case began

@@ -209,9 +209,9 @@ def test_b(server: Server) -> None:
 """
 
 
-def test_cases_run_side_by_side_and_alone_cases_last(pytester: pytest.Pytester, run_token: str) -> None:
+def test_cases_run_side_by_side_and_alone_cases_first(pytester: pytest.Pytester, run_token: str) -> None:
     """a and b can only pass together (a barrier of two); the ``alone`` case, declared second,
-    runs after them with nothing beside it, and the results carry each case's own time."""
+    runs first with nothing beside it, and the results carry each case's own time."""
     pytester.makepyfile(test_side=SIDE_BY_SIDE_SUITE)
     out = pytester.path / "out.json"
     result = pytester.runpytest_subprocess(
@@ -219,7 +219,7 @@ def test_cases_run_side_by_side_and_alone_cases_last(pytester: pytest.Pytester, 
     )
     result.assert_outcomes(passed=4)
     order = [line.split("::")[1].split("[")[0] for line in result.stdout.lines if "PASSED" in line]
-    assert order == ["test_first", "test_a", "test_b", "test_alone"]
+    assert order == ["test_alone", "test_first", "test_a", "test_b"]
     data = load_results(out)
     assert all(0 < r["duration_s"] < 10 for r in data["results"]), data["results"]
     serial = pytester.runpytest_subprocess("test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=1")
