@@ -192,10 +192,12 @@ def test_shallow_copy_nested_shared(server: Server) -> None:
     n = _counter(_request_state(before))
     server.echo("/echo/state-counter-bump", [("x-ac-mutate", _unique("n"))])  # increments after its snapshot
     after = server.echo("/echo/state-counter-after")
+    # At least n + 1: cases running beside this one may bump the shared counter too; a deep
+    # copy shows none of the increments, so it still reads n.
     check(
-        _counter(_request_state(after)) == n + 1,
+        _counter(_request_state(after)) >= n + 1,
         "an increment of state['counter']['n'] in one request is not seen by the next",
-        expected=n + 1,
+        expected=f"{n + 1} or more",
         observed=_counter(_request_state(after)),
     )
     ids = [e.app.get("state_ids", {}).get("counter") for e in (before, after)]

@@ -6,6 +6,7 @@ last, chaos targets) is in test_plugin.py and test_chaos.py.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import pytest
@@ -117,7 +118,7 @@ def test_side_by_side_overlaps_and_keeps_order() -> None:
     cell = Cell()
     token = activate(cell)
     try:
-        got = side_by_side([lambda n=n: probe(n) for n in reversed(range(count))])
+        got = side_by_side([functools.partial(probe, n) for n in reversed(range(count))])
     finally:
         deactivate(token)
     assert got == [n * n for n in reversed(range(count))]
@@ -134,7 +135,7 @@ def test_side_by_side_raises_the_first_failure_in_order_after_all_ended() -> Non
         return n
 
     with pytest.raises(ValueError, match="probe 1"):
-        side_by_side([lambda n=n: probe(n) for n in range(4)])
+        side_by_side([functools.partial(probe, n) for n in range(4)])
     assert sorted(ended) == [0, 1, 2, 3]
     assert side_by_side([]) == []
     assert MAX_SIDE_BY_SIDE >= 2
