@@ -16,6 +16,7 @@ import json
 import shlex
 import signal
 import threading
+import traceback
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -955,7 +956,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 report.longrepr = None
         else:
             verdict = Verdict.ERROR
-            message = f"{type(exc).__name__}: {exc}"
+            message = f"{type(exc).__name__}: {exc}{_where(exc)}"
         if verdict is not None:
             item.stash[CALL_VERDICT_KEY] = verdict  # read by the `server` fixture's teardown
     elif report.when == "teardown" and report.failed:
@@ -1020,6 +1021,15 @@ def _components(modules: tuple[str, ...]) -> dict[str, str]:
             except importlib.metadata.PackageNotFoundError:
                 continue
     return found
+
+
+def _where(exc: BaseException) -> str:
+    """Where an unexpected exception was raised (innermost frame), so an ``error`` cell says it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

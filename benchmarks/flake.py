@@ -6,6 +6,7 @@ spin loop that ends with the run), to show that verdicts do not depend on a quie
 
     python benchmarks/flake.py --runs 10 --target all
     python benchmarks/flake.py --runs 10 --target all --busy
+    python benchmarks/flake.py --runs 10 --matrix --busy     # each run through asgi-conformance run
     python benchmarks/flake.py --runs 3 --target uvicorn -- --scenario=http.request
 
 Exit status 1 if any cell changed, 0 otherwise.
@@ -28,28 +29,23 @@ Cell = tuple[str, str]
 SPIN = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
 
 
-def one_run(targets: list[str], extra: list[str], out: Path, busy: bool, limit: float) -> float:
-    """Run the catalogue once; with ``busy``, a spinning process shares the machine meanwhile."""
+def one_run(targets: list[str], extra: list[str], out: Path, busy: bool, limit: float, matrix: bool) -> float:
+    """Run the catalogue once (one pytest process, or ``asgi-conformance run`` with ``matrix``);
+    with ``busy``, a spinning process shares the machine meanwhile."""
     spinner = None
     if busy:
         # Bounded by ``limit`` on its own, and ended (by its own process group) with the run.
         spinner = subprocess.Popen(
             [sys.executable, "-c", SPIN.format(limit=limit)], start_new_session=True, stdout=subprocess.DEVNULL
         )
+    if matrix:
+        command = [sys.executable, "-m", "asgi_conformance", "run", "--json", str(out), "--no-html"]
+    else:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}"]
     began = time.monotonic()
     try:
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                f"--conformance-json={out}",
-                *(f"--target={t}" for t in targets),
-                *extra,
-            ],
+            [*command, *(f"--target={t}" for t in targets), *extra],
             capture_output=True,
             text=True,
             timeout=limit,
@@ -75,6 +71,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="how many runs (default 10)")
     parser.add_argument("--target", action="append", help="target(s) to run (default: all)")
     parser.add_argument("--busy", action="store_true", help="keep the other core busy during every run")
+    parser.add_argument("--matrix", action="store_true", help="run through asgi-conformance run (targets in parallel)")
     parser.add_argument("--limit", type=float, default=900.0, help="seconds one run may take (default 900)")
     parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
@@ -85,7 +82,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.runs):
             out = Path(tmp) / f"run{n}.json"
-            wall = one_run(targets, args.extra, out, args.busy, args.limit)
+            wall = one_run(targets, args.extra, out, args.busy, args.limit, args.matrix)
             if not out.exists():
                 print(f"run {n + 1}: no results written (wall {wall:.1f}s)")
                 return 2

@@ -143,6 +143,7 @@ def test_verdicts_outcomes_and_results_json(pytester: pytest.Pytester, run_token
     assert cells["core.selftest.fails"]["rerun"] == "pytest --target=uvicorn-h11 --scenario=core.selftest.fails"
     assert "does not declare http2" in cells["core.selftest.needs_h2"]["message"]
     assert "RuntimeError: the harness could not judge" in cells["core.selftest.errors"]["message"]
+    assert "(at test_selftest.py:" in cells["core.selftest.errors"]["message"]  # where it was raised
     target = data["targets"][0]
     assert target["id"] == "uvicorn-h11"
     assert target["version"]
