@@ -809,9 +809,11 @@ def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
                     launcher.stop_all()
             finally:
                 raised = outcome.errors.get("call")
-                if "server" in names:
-                    if raised is not None and not isinstance(raised, pytest.skip.Exception):
-                        process.require_responsive(state.timeouts.request)
+                # Only a cell that did not pass asks whether the server is still there: beside
+                # other cases, a server that a later request brings down must not turn a case
+                # that had already passed into an error.
+                if "server" in names and raised is not None and not isinstance(raised, pytest.skip.Exception):
+                    process.require_responsive(state.timeouts.request)
                     _require_alive(process)
         return outcome
     finally:

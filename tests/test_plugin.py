@@ -293,7 +293,11 @@ def test_start_failure_makes_error_cells_and_the_run_goes_on(pytester: pytest.Py
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_crash_mid_run_turns_the_rest_into_errors(pytester: pytest.Pytester, run_token: str) -> None:
+@pytest.mark.parametrize("concurrency", [1, 8], ids=["one-at-a-time", "side-by-side"])
+def test_crash_mid_run_turns_the_rest_into_errors(pytester: pytest.Pytester, run_token: str, concurrency: int) -> None:
+    """The server dies on its third scenario request. One at a time, cases 1 and 2 pass and the
+    rest are `error`; side by side, cases 2-5 race for the second request after the first case
+    (always run the ordinary way): still two passes, and the other three are `error`."""
     out = pytester.path / "out.json"
     pytester.makepyfile(
         test_many=textwrap.dedent(
@@ -315,10 +319,14 @@ def test_crash_mid_run_turns_the_rest_into_errors(pytester: pytest.Pytester, run
         f"--target-cmd={chaos_cmd('die_after.py', '{app}', '{port}', '2')}",
         "--target-name=dies",
         f"--conformance-json={out}",
+        f"--conformance-concurrency={concurrency}",
     )
     got = [r["verdict"] for r in load_results(out)["results"]]
-    assert got[:2] == ["pass", "pass"]
-    assert set(got[2:]) == {"error"}, got
+    assert got[0] == "pass", got
+    if concurrency == 1:
+        assert got[:2] == ["pass", "pass"]
+        assert set(got[2:]) == {"error"}, got
+    assert sorted(got) == ["error", "error", "error", "pass", "pass"], got
     assert "exited" in result.stdout.str()
 
 
