@@ -123,6 +123,8 @@ __all__ = [
 
 MAX_BYTES = 64 * 1024 * 1024
 TRACE_LINES = 80
+FRAME_HEADER_BYTES = 9
+"""RFC 9113 §4.1: a 24-bit length, type, flags and stream identifier precede every payload."""
 OUTCOMES = ("complete", "reset", "timeout", "closed", "goaway", "protocol_error", "too_large", "refused", "pending")
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -272,6 +274,8 @@ class H2Client:
         self.alpn: str | None = None
         self.received_bytes = 0
         self._head: bytes | None = b""
+        self._unparsed = b""
+        """Received bytes not yet handed to h2: the start of a frame that has not fully arrived."""
         self.remote_settings: dict[int, int] = {}
         self.settings_received = False
         self._streams: dict[int, _Stream] = {}
@@ -561,17 +565,25 @@ class H2Client:
         if self.received_bytes > self.max_bytes:
             self._fail(f"more than {self.max_bytes} bytes received", "too_large")
             return
-        try:
-            events = self._conn.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            self._flush()  # h2 queued a GOAWAY for the server
-            self._fail(f"{type(exc).__name__}: {exc}", "protocol_error")
-            return
-        except Exception as exc:  # anything else h2 or hpack trips over in untrusted bytes
-            self._fail(f"{type(exc).__name__}: {exc}", "protocol_error")
-            return
-        for event in events:
-            self._handle(event)
+        # One whole frame at a time: h2 drops every event of a chunk in which a later frame is
+        # bad, so what a case sees before a protocol error would depend on how TCP cut the bytes.
+        self._unparsed += data
+        while len(self._unparsed) >= FRAME_HEADER_BYTES:
+            end = FRAME_HEADER_BYTES + int.from_bytes(self._unparsed[:3], "big")
+            if len(self._unparsed) < end:
+                break
+            frame, self._unparsed = self._unparsed[:end], self._unparsed[end:]
+            try:
+                events = self._conn.receive_data(frame)
+            except h2.exceptions.ProtocolError as exc:
+                self._flush()  # h2 queued a GOAWAY for the server
+                self._fail(f"{type(exc).__name__}: {exc}", "protocol_error")
+                return
+            except Exception as exc:  # anything else h2 or hpack trips over in untrusted bytes
+                self._fail(f"{type(exc).__name__}: {exc}", "protocol_error")
+                return
+            for event in events:
+                self._handle(event)
         self._flush()
 
     def _stream(self, stream_id: int | None) -> _Stream:
