@@ -1296,9 +1296,9 @@ def _body_events(server: Server, head: bytes, parts: list[bytes], how: str) -> t
 
 
 def _give_up_limit(server: Server) -> float:
-    """How long a stalled exchange is held: twice the request deadline, so a server timeout at
+    """How long a stalled exchange is held: 1.5 times the request deadline, so a server timeout at
     the common default of 5 s falls clearly inside it (at 5 s it would race the deadline)."""
-    return 2 * server.timeouts.request
+    return 1.5 * server.timeouts.request
 
 
 def _wait_give_up(conn: wire.Connection, limit: float) -> str:
@@ -1394,7 +1394,7 @@ def test_slow_dribble(server: Server) -> None:
     level=INFO,
     spec="RFC 9112 §9.5",
     impact="hang",
-    waits="the server's timeout for a request head that never ends (up to twice the request deadline)",
+    waits="the server's timeout for a request head that never ends (up to 1.5 times the request deadline)",
 )
 def test_slow_headers_unfinished(server: Server) -> None:
     """Bounded by ``_give_up_limit``: a server still waiting then is recorded as holding.
@@ -1414,7 +1414,7 @@ def test_slow_headers_unfinished(server: Server) -> None:
     level=INFO,
     spec="RFC 9112 §6.2, §9.5",
     impact="hang",
-    waits="the server's timeout for a request body that stopped arriving (up to twice the request deadline)",
+    waits="the server's timeout for a request body that stopped arriving (up to 1.5 times the request deadline)",
 )
 def test_slow_body_stalled(server: Server) -> None:
     """Bounded by ``_give_up_limit``; the app must never see the stalled body end."""
