@@ -67,6 +67,8 @@ class RunAhead(Generic[Item]):
 
     A group is what shares a server (a target): ``drain(group)`` cancels what has not
     started and waits for what has, so the server is stopped only once no case uses it.
+    Items that share a chain (``submit``'s ``chain``) run one after another in one thread, in
+    the order given: cases that observe one dedicated process in turn.
     """
 
     def __init__(self, workers: int, run: Callable[[Item], Outcome]) -> None:
@@ -82,21 +84,43 @@ class RunAhead(Generic[Item]):
     def started(self, group: str) -> bool:
         return group in self._started
 
-    def submit(self, group: str, items: Iterable[Item]) -> int:
-        """Run ``items`` (in this order) as threads come free; a group is submitted once."""
+    def submit(self, group: str, items: Iterable[Item], chain: Callable[[Item], str | None] | None = None) -> int:
+        """Run ``items`` (in this order) as threads come free; a group is submitted once.
+
+        Items for which ``chain`` gives the same name form one unit, placed where its first
+        item is, and run in order in one thread."""
         with self._lock:
             if group in self._started:
                 return 0
             self._started.add(group)
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="asgi-conformance")
-            count = 0
+            units: list[list[tuple[Item, concurrent.futures.Future[Outcome]]]] = []
+            chains: dict[str, list[tuple[Item, concurrent.futures.Future[Outcome]]]] = {}
             for item in items:
-                # Each case gets an empty context: the current cell (a context variable) is its own.
-                future = self._pool.submit(contextvars.Context().run, self._run, item)
+                future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
                 self._futures[id(item)] = (group, future)
-                count += 1
-            return count
+                name = chain(item) if chain is not None else None
+                if name is None:
+                    units.append([(item, future)])
+                elif name in chains:
+                    chains[name].append((item, future))
+                else:
+                    chains[name] = [(item, future)]
+                    units.append(chains[name])
+            for unit in units:
+                self._pool.submit(self._run_unit, unit)
+            return sum(len(unit) for unit in units)
+
+    def _run_unit(self, unit: list[tuple[Item, concurrent.futures.Future[Outcome]]]) -> None:
+        for item, future in unit:
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled by drain or close: pytest's loop runs it, or the run ended
+            try:
+                # Each case gets an empty context: the current cell (a context variable) is its own.
+                future.set_result(contextvars.Context().run(self._run, item))
+            except BaseException as exc:
+                future.set_exception(exc)
 
     def planned(self, item: Item) -> bool:
         """True when ``item`` was submitted: its phases run (or ran) in a thread."""
@@ -113,6 +137,10 @@ class RunAhead(Generic[Item]):
                 f"the case ran ahead in a thread and had not finished after {timeout:.0f}s"
             )
             return outcome
+        except concurrent.futures.CancelledError:
+            outcome = Outcome()
+            outcome.errors["setup"] = RuntimeError("the case was cancelled before it ran (the run is ending)")
+            return outcome
 
     def drain(self, group: str, timeout: float) -> None:
         """Cancel the group's cases that have not started; wait (bounded) for those that have."""
@@ -127,6 +155,8 @@ class RunAhead(Generic[Item]):
         """Cancel everything not started and wait for the cases in progress (each is bounded)."""
         with self._lock:
             pool, self._pool = self._pool, None
+            for _, future in self._futures.values():
+                future.cancel()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -72,6 +72,9 @@ class RunState:
     ahead: RunAhead[pytest.Item] | None = None
     processes: dict[str, ServerProcess] = field(default_factory=dict)
     launchers: list[Launcher] = field(default_factory=list)
+    session_launchers: dict[str, Launcher] = field(default_factory=dict)
+    """Per target: the one ``session_launcher``, shared by its fixture and the cases run ahead."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bind_for(self, target: Target) -> BindMode:
         return self.bind if self.bind in target.bind_modes else target.default_bind
@@ -86,7 +89,7 @@ AHEAD_KEY = pytest.StashKey[Outcome]()
 DEFAULT_CONCURRENCY = 8
 AHEAD_WAIT_S = 600.0
 """How long pytest's loop waits for a case running ahead (each of its own waits is bounded far below)."""
-AHEAD_FIXTURES = frozenset({"server", "target", "launcher"})
+AHEAD_FIXTURES = frozenset({"server", "target", "launcher", "session_launcher"})
 """The fixtures a case may ask for and still run ahead in a thread (the plugin provides them there)."""
 
 
@@ -641,6 +644,9 @@ def target_process(
         if state.ahead is not None:
             # No case may still be using the server when it stops.
             state.ahead.drain(target.id, timeout=state.timeouts.request * 4)
+        shared = state.session_launchers.pop(target.id, None)
+        if shared is not None:
+            shared.stop_all()  # what cases run ahead started through it, if its fixture never ran
         process.stop()
 
 
@@ -699,11 +705,20 @@ def launcher(request: pytest.FixtureRequest, target: Target, conformance_workdir
 @pytest.fixture(scope="session")
 def session_launcher(request: pytest.FixtureRequest, target: Target, conformance_workdir: Path) -> Iterator[Launcher]:
     """Like ``launcher``, for dedicated runs that several scenarios observe; stopped at session end."""
-    started = _launcher(request, target, conformance_workdir)
+    started = _session_launcher(_state(request), target, conformance_workdir / target.id)
     try:
         yield started
     finally:
         started.stop_all()
+
+
+def _session_launcher(state: RunState, target: Target, path: Path) -> Launcher:
+    """The target's one session launcher: the fixture's, also given to cases that run ahead."""
+    with state.lock:
+        found = state.session_launchers.get(target.id)
+        if found is None:
+            found = state.session_launchers[target.id] = _new_launcher(state, target, path)
+        return found
 
 
 # -- running ahead -----------------------------------------------------------------------
@@ -770,7 +785,9 @@ def _start_ahead(item: pytest.Item, state: RunState) -> None:
     chosen = [i for i in later if _can_run_ahead(i)]
     # Cases that wait out a server's own timeout go first, so none is left to finish last.
     chosen.sort(key=lambda i: i.stash[ITEM_KEY][0].waits is None)
-    ahead.submit(target.id, chosen)
+    # Cases that take the session launcher itself share its dedicated processes, whose state
+    # each may change (daphne's error server): they run in turn, in their order, in one thread.
+    ahead.submit(target.id, chosen, chain=lambda i: "session_launcher" if "session_launcher" in _case_args(i) else None)
 
 
 def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
@@ -795,6 +812,8 @@ def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
                     values[name] = target
                 elif name == "launcher":
                     launcher = values[name] = _new_launcher(state, target, process.workdir)
+                elif name == "session_launcher":
+                    values[name] = _session_launcher(state, target, process.workdir)
                 else:
                     assert callspec is not None
                     values[name] = callspec.params[name]

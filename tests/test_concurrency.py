@@ -139,3 +139,28 @@ def test_side_by_side_raises_the_first_failure_in_order_after_all_ended() -> Non
     assert sorted(ended) == [0, 1, 2, 3]
     assert side_by_side([]) == []
     assert MAX_SIDE_BY_SIDE >= 2
+
+
+def test_a_chain_runs_in_order_in_one_thread_beside_the_rest() -> None:
+    """c1, c2, c3 share a chain: one thread, in order, never two at once. "solo" runs beside
+    them: c1 waits until "solo" has started, which only happens if they run side by side."""
+    solo_started = threading.Event()
+    seen: list[tuple[str, str]] = []
+
+    def run(item: str) -> Outcome:
+        if item == "solo":
+            solo_started.set()
+        elif item == "c1":
+            assert solo_started.wait(WAIT)
+        seen.append((item, threading.current_thread().name))
+        return Outcome()
+
+    ahead: RunAhead[str] = RunAhead(2, run)
+    items = ["c1", "solo", "c2", "c3"]
+    assert ahead.submit("target", items, chain=lambda i: "chain" if i.startswith("c") else None) == 4
+    for item in items:
+        assert ahead.take(item, WAIT).errors == {}
+    chained = [(i, t) for i, t in seen if i.startswith("c")]
+    assert [i for i, _ in chained] == ["c1", "c2", "c3"]
+    assert len({t for _, t in chained}) == 1
+    ahead.close()
