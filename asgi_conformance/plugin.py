@@ -524,7 +524,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     if state.ahead is not None:
-        items[:] = _alone_first(items)
+        items[:] = _ordered_to_run_ahead(items)
     if not hasattr(config, "workerinput"):
         _check_baselines(state)  # (xdist workers leave it to the controller: pytest_sessionstart)
 
@@ -752,10 +752,16 @@ def _can_run_ahead(item: pytest.Item) -> bool:
     return set(_case_args(item)) - params <= AHEAD_FIXTURES
 
 
-def _alone_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """Within each target's stretch of items, the ``alone`` cases move to its start: they run
-    one at a time before any case of the target runs ahead (``_start_ahead``), on a server
-    that no other case has touched yet."""
+def _ordered_to_run_ahead(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Each target's stretch of items, in the order that lets most of it overlap:
+
+    1. the ``alone`` cases, one at a time, before any case runs ahead, on a server no other
+       case has touched yet;
+    2. the first case that can run ahead and uses the shared server: run the ordinary way, it
+       starts the others (``_start_ahead``);
+    3. the cases that cannot run ahead, in pytest's loop while the pool works through the rest;
+    4. the rest, each reported as soon as its thread has finished it.
+    """
 
     def target_of(item: pytest.Item) -> str | None:
         pair = item.stash.get(ITEM_KEY, None)
@@ -765,7 +771,10 @@ def _alone_first(items: list[pytest.Item]) -> list[pytest.Item]:
     for _, stretch in itertools.groupby(items, key=target_of):
         run = list(stretch)
         alone = [i for i in run if i.stash.get(ITEM_KEY, None) is not None and i.stash[ITEM_KEY][0].alone]
-        ordered.extend(alone + [i for i in run if i not in alone])
+        ahead = [i for i in run if i not in alone and _can_run_ahead(i)]
+        first = next((i for i in ahead if "server" in _case_args(i)), None)
+        serial = [i for i in run if i not in alone and i not in ahead]
+        ordered.extend(alone + ([first] if first is not None else []) + serial + [i for i in ahead if i is not first])
     return ordered
 
 
@@ -783,11 +792,16 @@ def _start_ahead(item: pytest.Item, state: RunState) -> None:
     items = item.session.items
     later = [i for i in items[items.index(item) + 1 :] if i.stash.get(ITEM_KEY, (None, None))[1] is target]
     chosen = [i for i in later if _can_run_ahead(i)]
-    # Cases that wait out a server's own timeout go first, so none is left to finish last.
-    chosen.sort(key=lambda i: i.stash[ITEM_KEY][0].waits is None)
+
     # Cases that take the session launcher itself share its dedicated processes, whose state
     # each may change (daphne's error server): they run in turn, in their order, in one thread.
-    ahead.submit(target.id, chosen, chain=lambda i: "session_launcher" if "session_launcher" in _case_args(i) else None)
+    def chain(i: pytest.Item) -> str | None:
+        return "session_launcher" if "session_launcher" in _case_args(i) else None
+
+    # That chain and the cases that wait out a server's own timeout go first, so none is left
+    # to finish last (the sort is stable: the chain keeps its order).
+    chosen.sort(key=lambda i: i.stash[ITEM_KEY][0].waits is None and chain(i) is None)
+    ahead.submit(target.id, chosen, chain=chain)
 
 
 def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:

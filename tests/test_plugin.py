@@ -204,6 +204,11 @@ def test_a(server: Server) -> None:
     _running("a", server)
 
 
+@scenario("core.selftest.serial", "asks for a fixture the plugin does not give threads", level=MUST, spec="selftest")
+def test_serial(server: Server, tmp_path) -> None:
+    _running("serial", server)
+
+
 @scenario("core.selftest.b", "runs beside a", level=MUST, spec="selftest")
 def test_b(server: Server) -> None:
     _running("b", server)
@@ -212,19 +217,20 @@ def test_b(server: Server) -> None:
 
 def test_cases_run_side_by_side_and_alone_cases_first(pytester: pytest.Pytester, run_token: str) -> None:
     """a and b can only pass together (a barrier of two); the ``alone`` case, declared second,
-    runs first with nothing beside it, and the results carry each case's own time."""
+    runs first with nothing beside it; the case that asks for another fixture (it cannot run
+    ahead) comes right after the first case; the results carry each case's own time."""
     pytester.makepyfile(test_side=SIDE_BY_SIDE_SUITE)
     out = pytester.path / "out.json"
     result = pytester.runpytest_subprocess(
         "test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=4", f"--conformance-json={out}", "-v"
     )
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     order = [line.split("::")[1].split("[")[0] for line in result.stdout.lines if "PASSED" in line]
-    assert order == ["test_alone", "test_first", "test_a", "test_b"]
+    assert order == ["test_alone", "test_first", "test_serial", "test_a", "test_b"]
     data = load_results(out)
     assert all(0 < r["duration_s"] < 10 for r in data["results"]), data["results"]
     serial = pytester.runpytest_subprocess("test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=1")
-    serial.assert_outcomes(passed=2, errors=2)  # one at a time, a and b cannot meet: the proof can fail
+    serial.assert_outcomes(passed=3, errors=2)  # one at a time, a and b cannot meet: the proof can fail
 
 
 def test_target_cmd_runs_the_catalogue(pytester: pytest.Pytester, run_token: str) -> None:
