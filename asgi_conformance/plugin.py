@@ -725,10 +725,11 @@ def _session_launcher(state: RunState, target: Target, path: Path) -> Launcher:
 #
 # Once a target's shared server has served one case the ordinary way (so a target that dies
 # or hangs from the start costs what it always did), every later case of that target that
-# needs nothing but the shared server, the target and a launcher runs in a thread ahead of
-# pytest's loop (asgi_conformance.concurrency). The thread does what the fixtures would, at
-# the time the case runs: the liveness check before, the probe after a cell that did not
-# pass, the launcher's stop; pytest's phases replay each phase's exception and time.
+# needs nothing but the shared server, the target and a launcher (its own or the session's)
+# runs in a thread ahead of pytest's loop (asgi_conformance.concurrency). The thread does what
+# the fixtures would, at the time the case runs: the liveness check before, the probe after a
+# cell that did not pass, the launcher's stop; pytest's phases replay each phase's exception
+# and time.
 
 
 def _case_args(item: pytest.Item) -> list[str]:
@@ -837,17 +838,15 @@ def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
             function: Any = getattr(item, "obj")  # noqa: B009 (an Item has no declared obj)
             function(**values)
         with outcome.phase("teardown"):
-            try:
-                if launcher is not None:
-                    launcher.stop_all()
-            finally:
-                raised = outcome.errors.get("call")
-                # Only a cell that did not pass asks whether the server is still there: beside
-                # other cases, a server that a later request brings down must not turn a case
-                # that had already passed into an error.
-                if "server" in names and raised is not None and not isinstance(raised, pytest.skip.Exception):
-                    process.require_responsive(state.timeouts.request)
-                    _require_alive(process)
+            if launcher is not None:
+                launcher.stop_all()  # (again in the finally, a no-op then, for a setup that failed)
+            raised = outcome.errors.get("call")
+            # Only a cell that did not pass asks whether the server is still there: beside
+            # other cases, a server that a later request brings down must not turn a case
+            # that had already passed into an error.
+            if "server" in names and raised is not None and not isinstance(raised, pytest.skip.Exception):
+                process.require_responsive(state.timeouts.request)
+                _require_alive(process)
         return outcome
     finally:
         if launcher is not None:
