@@ -97,7 +97,8 @@ class Scenario:
     framework: str | None = None
     """The web framework whose app the case drives (``fw.*``, ``chk.*``); None: plain ASGI apps."""
     waits: str | None = None
-    """Why the case may take over a second: the server-side timeout it waits out; None: it does not."""
+    """Why the case may take over a second: the server-side timeout it waits out, or how long it
+    must watch a server hold something (negative evidence); None: it does not."""
     alone: bool = False
     """The case reads what the whole process did (its log, its app-call count): no case runs beside it."""
 

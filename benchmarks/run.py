@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,8 @@ def main() -> int:
     from asgi_conformance.targets import BUILTIN_TARGETS
 
     names = args.target or [t.id for t in BUILTIN_TARGETS.values() if t.installed]
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: each pytest process compiles the harness anew (CPU time)")
     extra = list(args.extra)
     if args.concurrency is not None:
         extra.append(f"--conformance-concurrency={args.concurrency}")

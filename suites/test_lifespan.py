@@ -195,6 +195,7 @@ def _is_echo(outcome: client.Outcome | None) -> bool:
     level=MUST,
     spec="ls › Startup Complete",
     requires=("lifespan",),
+    waits="a server that holds the request while startup is pending (the event deadline, negative evidence)",
 )
 def test_startup_blocks(launcher: Launcher) -> None:
     """The app's startup waits on a gate; a request sent meanwhile must not reach the app."""
@@ -209,8 +210,10 @@ def test_startup_blocks(launcher: Launcher) -> None:
     assert process.address is not None
     with client.Connection(process.address, t.request) as conn:
         conn.send(client.build_request("GET", "/echo/during-startup", [("Connection", "close")]))
-        # Negative wait, bounded by timeouts.hold: nothing may answer while startup is pending.
-        early = conn.response() if conn.sock is not None and _readable(conn.sock, t.hold) else None
+        # Negative wait, bounded by timeouts.event (not the shorter hold: on a loaded machine a
+        # server that serves too early could take longer than a hold to answer, and the gate
+        # then opened first): nothing may answer while startup is pending.
+        early = conn.response() if conn.sock is not None and _readable(conn.sock, t.event) else None
         process.journal.open_gate("startup")
         check(
             not _is_echo(early),
