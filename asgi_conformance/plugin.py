@@ -17,10 +17,10 @@ import shlex
 import signal
 import threading
 import traceback
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -47,6 +47,7 @@ from .verdicts import (
 
 __all__ = ["RUN_KEY", "RunState", "suites_dir"]
 
+T = TypeVar("T")
 MUTANT_ENV = "ASGI_CONFORMANCE_MUTANT"
 MAX_MESSAGE = 4000
 MAX_TRACE_LINES = 40
@@ -301,20 +302,10 @@ def _resolve(config: pytest.Config) -> RunState:
             raise TargetError(f"unknown mutant {exc.args[0]!r}; choose from: {', '.join(sorted(MUTANTS))}") from None
         chosen = [t.with_env(f"+{mutant}", {MUTANT_ENV: mutant}) for t in chosen]
         rerun = {f"{k}+{mutant}": f"{v} --conformance-mutant={mutant}" for k, v in rerun.items()}
-    scale = config.getoption("conformance_timeout_scale")
-    if scale is None:
-        try:
-            scale = float(config.getini("conformance_timeout_scale"))
-        except ValueError as exc:
-            raise TargetError(f"conformance_timeout_scale must be a number: {exc}") from exc
+    scale = _option_or_ini(config, "conformance_timeout_scale", float, "a number")
     if not scale > 0:
         raise TargetError("--conformance-timeout-scale must be a positive number")
-    concurrency = config.getoption("conformance_concurrency")
-    if concurrency is None:
-        try:
-            concurrency = int(config.getini("conformance_concurrency"))
-        except ValueError as exc:
-            raise TargetError(f"conformance_concurrency must be a whole number: {exc}") from exc
+    concurrency = _option_or_ini(config, "conformance_concurrency", int, "a whole number")
     if concurrency < 1:
         raise TargetError("--conformance-concurrency must be at least 1")
     bind: BindMode | None = config.getoption("conformance_bind")
@@ -333,6 +324,17 @@ def _resolve(config: pytest.Config) -> RunState:
         frameworks=frameworks,
         concurrency=concurrency,
     )
+
+
+def _option_or_ini(config: pytest.Config, name: str, convert: Callable[[str], T], what: str) -> T:
+    """The option ``name`` if given, else its ini key of the same name (a TargetError if that is not ``what``)."""
+    value: T | None = config.getoption(name)
+    if value is not None:
+        return value
+    try:
+        return convert(config.getini(name))
+    except ValueError as exc:
+        raise TargetError(f"{name} must be {what}: {exc}") from exc
 
 
 def _frameworks(config: pytest.Config) -> list[str]:
