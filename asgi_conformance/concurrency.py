@@ -34,7 +34,6 @@ Item = TypeVar("Item")
 T = TypeVar("T")
 MAX_SIDE_BY_SIDE = 16
 """At most this many probes of one case run at once."""
-PHASES = ("setup", "call", "teardown")
 
 
 @dataclass
@@ -56,10 +55,6 @@ class Outcome:
             self.errors.setdefault(name, exc)
         finally:
             self.durations[name] = self.durations.get(name, 0.0) + time.perf_counter() - began
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors)
 
 
 class RunAhead(Generic[Item]):
