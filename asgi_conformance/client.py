@@ -29,9 +29,11 @@ TCP socket under the TLS layer (no close_notify), and ends the TLS layer on the 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -304,6 +306,36 @@ class Connection:
             self._trace(outcome)
         return outcome
 
+    def send_paced(self, data: bytes, piece: int, timeout: float) -> bool:
+        """Write ``data`` ``piece`` bytes at a time, each once the server has read the one before.
+
+        How a server judges an oversized head can depend on how much of it one read returned
+        (a parser that rejects an incomplete head past its limit, and takes a complete one at
+        once): pacing makes that the same from run to run. It stops early once the server has
+        answered or closed; False if the connection was gone before all was written. The wait
+        for each read watches the server's receive queue (``peer_unread``), bounded by
+        ``timeout`` in all; where that cannot be seen (not Linux, not TCP) the pieces go
+        without it."""
+        deadline = Deadline(timeout)
+        for start in range(0, len(data), piece):
+            if not self.send(data[start : start + piece]):
+                return False
+            if start + piece >= len(data):
+                break
+            pause = 0.0005
+            while peer_unread(self.sock) and not deadline.expired and not self._answered():
+                time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
+                pause = min(pause * 2, 0.01)
+            if self._answered():
+                return True
+        return True
+
+    def _answered(self) -> bool:
+        """Something (an answer, an EOF, a reset) is waiting to be read."""
+        if self.sock is None or self._closed:
+            return True
+        return bool(select.select([self.sock], [], [], 0)[0])
+
     def shutdown_write(self) -> None:
         """Half-close: send FIN, keep reading (a client that is done sending)."""
         if self.sock is not None and not self._closed:
@@ -401,6 +433,31 @@ class Connection:
         if self.sock is not None and not self._closed:
             self._closed = True
             self.sock.close()
+
+
+def peer_unread(sock: socket.socket | None) -> int | None:
+    """How many bytes this TCP connection's peer has received and not yet read (its receive
+    queue, from /proc/net/tcp on Linux, where a loopback peer is in the same table); None if
+    that cannot be seen."""
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    try:
+        local, remote = sock.getsockname(), sock.getpeername()
+    except OSError:
+        return None
+    table = "/proc/net/tcp" if sock.family == socket.AF_INET else "/proc/net/tcp6"
+    # The peer's row: its local address is our remote one, its remote address our local one.
+    wanted = (f":{remote[1]:04X}", f":{local[1]:04X}")
+    try:
+        with open(table) as rows:
+            next(rows, None)
+            for row in rows:
+                fields = row.split()
+                if len(fields) > 4 and fields[1].endswith(wanted[0]) and fields[2].endswith(wanted[1]):
+                    return int(fields[4].partition(":")[2], 16)
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def exchange(

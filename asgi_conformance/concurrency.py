@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .verdicts import Cell, activate, current_cell
 
@@ -73,6 +73,7 @@ class RunAhead(Generic[Item]):
         self._run = run
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: dict[int, tuple[str, concurrent.futures.Future[Outcome]]] = {}
+        self._tasks: dict[str, list[concurrent.futures.Future[object]]] = {}
         self._started: set[str] = set()
         self._lock = threading.Lock()
 
@@ -88,8 +89,7 @@ class RunAhead(Generic[Item]):
             if group in self._started:
                 return 0
             self._started.add(group)
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="asgi-conformance")
+            pool = self._ensure_pool()
             units: list[list[tuple[Item, concurrent.futures.Future[Outcome]]]] = []
             chains: dict[str, list[tuple[Item, concurrent.futures.Future[Outcome]]]] = {}
             for item in items:
@@ -104,8 +104,19 @@ class RunAhead(Generic[Item]):
                     chains[name] = [(item, future)]
                     units.append(chains[name])
             for unit in units:
-                self._pool.submit(self._run_unit, unit)
+                pool.submit(self._run_unit, unit)
             return sum(len(unit) for unit in units)
+
+    def call(self, group: str, task: Callable[[], object]) -> None:
+        """Run ``task`` in the pool (before what is submitted after it); ``drain(group)`` waits
+        for it too. For work a group's cases will need, not a case itself."""
+        with self._lock:
+            self._tasks.setdefault(group, []).append(self._ensure_pool().submit(task))
+
+    def _ensure_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="asgi-conformance")
+        return self._pool
 
     def _run_unit(self, unit: list[tuple[Item, concurrent.futures.Future[Outcome]]]) -> None:
         for item, future in unit:
@@ -144,7 +155,12 @@ class RunAhead(Generic[Item]):
             for key, future in mine:
                 if future.cancel():
                     del self._futures[key]
-        concurrent.futures.wait([f for _, f in mine], timeout=timeout)
+            tasks = self._tasks.pop(group, [])
+            for task in tasks:
+                task.cancel()
+        waiting: list[concurrent.futures.Future[Any]] = [f for _, f in mine]
+        waiting.extend(tasks)
+        concurrent.futures.wait(waiting, timeout=timeout)
 
     def close(self) -> None:
         """Cancel everything not started and wait for the cases in progress (each is bounded)."""

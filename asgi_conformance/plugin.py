@@ -24,11 +24,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from . import dedicated
 from . import targets as targets_module
 from ._version import __version__
 from .baseline import FAILING, Baseline, BaselineError, load_all
 from .concurrency import Outcome, RunAhead
-from .process import ServerProcess, TargetDied, TargetUnresponsive
+from .process import ServerProcess, TargetDied, TargetStartError, TargetUnresponsive, stop_together
 from .results import PROPERTY, ResultsCollector, render_value
 from .scenarios import AREAS, Scenario, scenario_of
 from .server import APP_MODULE, Launcher, Server
@@ -75,6 +76,9 @@ class RunState:
     launchers: list[Launcher] = field(default_factory=list)
     session_launchers: dict[str, Launcher] = field(default_factory=dict)
     """Per target: the one ``session_launcher``, shared by its fixture and the cases run ahead."""
+    quiet: dict[str, ServerProcess | BaseException] = field(default_factory=dict)
+    """Per target: the second shared process that only ``alone`` cases use when cases run ahead
+    (or why it could not start)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bind_for(self, target: Target) -> BindMode:
@@ -87,7 +91,7 @@ CELL_KEY = pytest.StashKey[Cell]()
 TOKEN_KEY = pytest.StashKey[Any]()
 CALL_VERDICT_KEY = pytest.StashKey[Verdict]()
 AHEAD_KEY = pytest.StashKey[Outcome]()
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 24
 AHEAD_WAIT_S = 600.0
 """How long pytest's loop waits for a case running ahead (each of its own waits is bounded far below)."""
 AHEAD_FIXTURES = frozenset({"server", "target", "launcher", "session_launcher"})
@@ -646,10 +650,17 @@ def target_process(
         if state.ahead is not None:
             # No case may still be using the server when it stops.
             state.ahead.drain(target.id, timeout=state.timeouts.request * 4)
+        # The target's processes stop side by side: the shared one, the quiet one, and what
+        # cases run ahead started through the session launcher (if its fixture never ran).
+        ending = [process]
+        quiet = state.quiet.pop(target.id, None)
+        if isinstance(quiet, ServerProcess):
+            ending.append(quiet)
         shared = state.session_launchers.pop(target.id, None)
         if shared is not None:
-            shared.stop_all()  # what cases run ahead started through it, if its fixture never ran
-        process.stop()
+            dedicated.forget(shared)
+            ending.extend(shared.started)
+        stop_together(ending)
 
 
 @pytest.fixture
@@ -746,7 +757,7 @@ def _case_args(item: pytest.Item) -> list[str]:
 def _can_run_ahead(item: pytest.Item) -> bool:
     """A case runs ahead when the plugin can give it everything it asks for, outside pytest."""
     pair = item.stash.get(ITEM_KEY, None)
-    if pair is None or pair[0].alone or getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+    if pair is None or getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
         return False
     if any(True for name in ("skip", "skipif", "usefixtures") for _ in item.iter_markers(name)):
         return False
@@ -758,12 +769,10 @@ def _can_run_ahead(item: pytest.Item) -> bool:
 def _ordered_to_run_ahead(items: list[pytest.Item]) -> list[pytest.Item]:
     """Each target's stretch of items, in the order that lets most of it overlap:
 
-    1. the ``alone`` cases, one at a time, before any case runs ahead, on a server no other
-       case has touched yet;
-    2. the first case that can run ahead and uses the shared server: run the ordinary way, it
-       starts the others (``_start_ahead``);
-    3. the cases that cannot run ahead, in pytest's loop while the pool works through the rest;
-    4. the rest, each reported as soon as its thread has finished it.
+    1. the first case that can run ahead and uses the shared server (not an ``alone`` one): run
+       the ordinary way, it starts the others (``_start_ahead``);
+    2. the cases that cannot run ahead, in pytest's loop while the pool works through the rest;
+    3. the rest, each reported as soon as its thread has finished it.
     """
 
     def target_of(item: pytest.Item) -> str | None:
@@ -773,20 +782,23 @@ def _ordered_to_run_ahead(items: list[pytest.Item]) -> list[pytest.Item]:
     ordered: list[pytest.Item] = []
     for _, stretch in itertools.groupby(items, key=target_of):
         run = list(stretch)
-        alone = [i for i in run if i.stash.get(ITEM_KEY, None) is not None and i.stash[ITEM_KEY][0].alone]
-        ahead = [i for i in run if i not in alone and _can_run_ahead(i)]
-        first = next((i for i in ahead if "server" in _case_args(i)), None)
-        serial = [i for i in run if i not in alone and i not in ahead]
-        ordered.extend(alone + ([first] if first is not None else []) + serial + [i for i in ahead if i is not first])
+        ahead = [i for i in run if _can_run_ahead(i)]
+        first = next((i for i in ahead if "server" in _case_args(i) and not _is_alone(i)), None)
+        serial = [i for i in run if i not in ahead]
+        ordered.extend(([first] if first is not None else []) + serial + [i for i in ahead if i is not first])
     return ordered
 
 
+def _is_alone(item: pytest.Item) -> bool:
+    pair = item.stash.get(ITEM_KEY, None)
+    return pair is not None and pair[0].alone
+
+
 def _start_ahead(item: pytest.Item, state: RunState) -> None:
-    """After a target's first shared-server case (past its ``alone`` ones): its later cases that
-    can, run ahead."""
+    """After a target's first shared-server case: its later cases that can, run ahead."""
     ahead = state.ahead
     pair = item.stash.get(ITEM_KEY, None)
-    if ahead is None or pair is None or pair[0].alone or "server" not in _case_args(item):
+    if ahead is None or pair is None or _is_alone(item) or "server" not in _case_args(item):
         return
     target = pair[1]
     process = state.processes.get(target.id)
@@ -795,22 +807,64 @@ def _start_ahead(item: pytest.Item, state: RunState) -> None:
     items = item.session.items
     later = [i for i in items[items.index(item) + 1 :] if i.stash.get(ITEM_KEY, (None, None))[1] is target]
     chosen = [i for i in later if _can_run_ahead(i)]
+    # The dedicated runs that the cases left to pytest's loop will ask for start first.
+    skipped = ("skip", "skipif")
+    names = [
+        name
+        for i in later
+        if i not in chosen and not any(True for m in skipped for _ in i.iter_markers(m))
+        for name in getattr(i, "fixturenames", ())
+    ]
+    if dedicated.registered(names):
+        shared = _session_launcher(state, target, process.workdir)
+        dedicated.start(shared, names, functools.partial(ahead.call, target.id))
 
-    # Cases that take the session launcher itself share its dedicated processes, whose state
-    # each may change (daphne's error server): they run in turn, in their order, in one thread.
+    # Two chains, each run in turn, in its order, in one thread:
+    # - ``alone`` cases observe a server process as a whole (its log): they share a second
+    #   process of the target that no other case touches (``_quiet_process``);
+    # - cases that take the session launcher itself share its dedicated processes, whose
+    #   state each may change.
     def chain(i: pytest.Item) -> str | None:
+        if _is_alone(i):
+            return "alone"
         return "session_launcher" if "session_launcher" in _case_args(i) else None
 
-    # That chain and the cases that wait out a server's own timeout go first, so none is left
-    # to finish last (the sort is stable: the chain keeps its order).
+    # The chains and the cases that wait out a server's own timeout go first, so none is left
+    # to finish last (the sort is stable: a chain keeps its order).
     chosen.sort(key=lambda i: i.stash[ITEM_KEY][0].waits is None and chain(i) is None)
     ahead.submit(target.id, chosen, chain=chain)
+
+
+def _quiet_process(state: RunState, target: Target) -> ServerProcess:
+    """The target's second shared process, for the ``alone`` chain: started on first use, beside
+    the shared one and like it; stopped with it. A start that failed fails every ``alone`` case."""
+    with state.lock:
+        found = state.quiet.get(target.id)
+        if found is None:
+            shared = state.processes[target.id]
+            process = ServerProcess(
+                target,
+                app=f"{APP_MODULE}:app",
+                workdir=shared.workdir,
+                timeouts=state.timeouts,
+                bind=state.bind_for(target),
+                label="quiet-server",
+            )
+            try:
+                process.start()
+                found = process
+            except (TargetStartError, TargetDied, TargetUnresponsive) as exc:
+                process.stop()
+                found = exc
+            state.quiet[target.id] = found
+    if isinstance(found, BaseException):
+        raise found
+    return found
 
 
 def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
     """One case's phases, in a thread: what its fixtures and its function would do."""
     target = item.stash[ITEM_KEY][1]
-    process = state.processes[target.id]
     names = _case_args(item)
     callspec = getattr(item, "callspec", None)
     outcome = Outcome()
@@ -819,6 +873,9 @@ def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
     try:
         values: dict[str, Any] = {}
         with outcome.phase("setup"):
+            process = state.processes[target.id]
+            if "server" in names and _is_alone(item):
+                process = _quiet_process(state, target)
             if "server" in names:
                 _require_alive(process)
                 outcome.cell.logs.append(("server log", process, process.log_offset()))
@@ -1142,8 +1199,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # Safety net: whatever fixture teardown missed (an interrupted run) is stopped here.
     if state.ahead is not None:
         state.ahead.close()
-    for process in state.processes.values():
-        process.stop()
+    for process in [*state.processes.values(), *state.quiet.values()]:
+        if isinstance(process, ServerProcess):
+            process.stop()
     for started in state.launchers:
         started.stop_all()
     described = {tid: p.describe() for tid, p in state.processes.items()}
@@ -1158,7 +1216,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(RUN_KEY, None)
     if state is not None:
-        for process in state.processes.values():
-            process.stop()
+        for process in [*state.processes.values(), *state.quiet.values()]:
+            if isinstance(process, ServerProcess):
+                process.stop()
         for started in state.launchers:
             started.stop_all()

@@ -15,6 +15,7 @@ Rules (each learnt the hard way, see DESIGN.md):
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import math
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +36,15 @@ from .targets import BindMode, Target, fill
 from .timing import Deadline, Timeouts
 from .tls import Authority
 
-__all__ = ["READY_PATH", "ServerProcess", "StopResult", "TargetDied", "TargetStartError", "TargetUnresponsive"]
+__all__ = [
+    "READY_PATH",
+    "ServerProcess",
+    "StopResult",
+    "TargetDied",
+    "TargetStartError",
+    "TargetUnresponsive",
+    "stop_together",
+]
 
 READY_PATH = "/__asgi_conformance__/ready"
 LOG_TAIL_BYTES = 4000
@@ -383,6 +393,19 @@ class ServerProcess:
             "ready_after_s": round(self.ready_after, 3) if self.ready_after is not None else None,
             "stop": self.stop_result.to_json() if self.stop_result else None,
         }
+
+
+def stop_together(processes: Iterable[ServerProcess]) -> None:
+    """Stop processes side by side: together they take as long as the slowest, not the sum of
+    their grace periods."""
+    running = [p for p in processes if p.stop_result is None]
+    if len(running) < 2:
+        for process in running:
+            process.stop()
+        return
+    with concurrent.futures.ThreadPoolExecutor(len(running), thread_name_prefix="asgi-conformance-stop") as pool:
+        for future in [pool.submit(p.stop) for p in running]:
+            future.result()
 
 
 def _group_members(pgid: int) -> list[int]:

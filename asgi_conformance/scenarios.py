@@ -24,7 +24,8 @@ drives (``fw.<framework>.*``, ``chk.<framework>.*``); such cases run only when t
 is selected (``--framework``). ``waits`` says why a case may take longer than a second: it waits
 out a timeout of the server's own (the benchmark lists these apart, and they start first when
 cases run side by side). ``alone`` marks a case that observes the server process as a whole (its
-log, its count of app calls): it runs before the target's other cases, with none beside it.
+log, its count of app calls): when cases run side by side, the ``alone`` ones run one at a time
+on a second process of the target that no other case touches.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 from . import client
 from .apps.typedjson import loads
 from .journal import Journal
-from .process import ServerProcess
+from .process import ServerProcess, stop_together
 from .targets import BindMode, Target
 from .timing import Timeouts
 from .tls import run_authority
@@ -197,5 +197,4 @@ class Launcher:
         return process
 
     def stop_all(self) -> None:
-        for process in self.started:
-            process.stop()
+        stop_together(self.started)

@@ -249,16 +249,16 @@ def test_send_extra_keys_tolerated(server: Server) -> None:
     spec=ERRORS,
     impact="hang",
 )
-def test_app_error_terminate(session_launcher: Launcher) -> None:
+def test_app_error_terminate(launcher: Launcher) -> None:
     """MUST: the app raises after one chunk of a chunked body; the client must see the
     connection end (close or reset), not a hang and not a response made to look complete.
-    Whether the log shows a traceback is err.reporting. Runs on the dedicated error process
-    (test_http_errors.error_server)."""
+    Whether the log shows a traceback is err.reporting. Runs on a dedicated process of
+    its own (test_http_errors.error_server)."""
     from asgi_conformance import client
 
     from .test_http_errors import error_server, exchange, new_path, shown
 
-    server = error_server(session_launcher)
+    server = error_server(launcher)
 
     _, path = new_path("err-raise", "mid_body_chunked")
     outcome, _ = exchange(server, path)
@@ -277,16 +277,16 @@ def test_app_error_terminate(session_launcher: Launcher) -> None:
     spec=ERRORS,
     impact="hang",
 )
-def test_app_error_server_survives(session_launcher: Launcher) -> None:
+def test_app_error_server_survives(launcher: Launcher) -> None:
     """MUST (implied): after an app raised mid-body, a later app that raises before start still
     gets its request ended (no hang: the server still handles app errors), and after that, an
     app that returned without responding and one that sent an invalid event, a new connection
-    gets the echo app's 200. Runs on the dedicated error process (test_http_errors.error_server)."""
+    gets the echo app's 200. Runs on a dedicated process of its own (test_http_errors.error_server)."""
     from asgi_conformance import client
 
     from .test_http_errors import error_server, exchange, judge_survival, new_path, probe, shown
 
-    server = error_server(session_launcher)
+    server = error_server(launcher)
 
     exchange(server, new_path("err-raise", "mid_body_cl")[1])
     later, _ = exchange(server, new_path("err-raise", "before_start")[1])

@@ -12,6 +12,7 @@ never look complete (no chunked terminator; no Content-Length body cut short and
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from asgi_conformance import INFO, MUST, SHOULD, Launcher, Server, check, client, fail, note, record, scenario
 from asgi_conformance.apps.http_errors import ERROR_MARKER, stream_of
+from asgi_conformance.concurrency import side_by_side
 from asgi_conformance.timing import Deadline
 
 from .lifespan_runs import finish_stop
@@ -26,22 +28,19 @@ from .test_http_disconnect import error_lines, follower_path, fresh_request, log
 
 SPEC = "core › Error Handling"
 Record = dict[str, Any]
-_ERROR_SERVERS: dict[int, Server] = {}
 
 
-def error_server(session_launcher: Launcher) -> Server:
-    """A dedicated process of the target for the cases whose app raises after its response started.
+def error_server(launcher: Launcher) -> Server:
+    """A dedicated process of the target, for one case (or one variant) whose app raises after
+    its response started.
 
     One server bug seen here (daphne) turns such an exception into a broken server: every later
-    app exception leaves its client hanging. Those cases run on their own process, started once
-    per target and session, so the shared server's other cells cannot depend on their order.
+    app exception leaves its client hanging. Each such case therefore starts a process of its own,
+    so no cell depends on which case ran before it (core.app_error.server_survives looks at that
+    aftermath on purpose, in one process).
     """
-    found = _ERROR_SERVERS.get(id(session_launcher))
-    if found is None or not found.process.alive:
-        process = session_launcher.start("app")
-        found = Server(session_launcher.target, process, session_launcher.timeouts)
-        _ERROR_SERVERS[id(session_launcher)] = found
-    return found
+    process = launcher.start("app")
+    return Server(launcher.target, process, launcher.timeouts)
 
 
 def new_path(app: str, variant: str, query: str = "") -> tuple[str, str]:
@@ -158,11 +157,11 @@ def test_raise_before_start(server: Server) -> None:
     spec="www › Response Start",
     impact="data-loss",
 )
-def test_raise_after_start_before_body(session_launcher: Launcher) -> None:
+def test_raise_after_start_before_body(launcher: Launcher) -> None:
     """INFO (MAY): the app's status 201 (chunked) cut short, or a 500 swapped in. MUST: the app's
     unfinished response does not look complete, and the client is not left hanging.
-    Runs on the dedicated error process (see error_server)."""
-    server = error_server(session_launcher)
+    Runs on a dedicated process (see error_server)."""
+    server = error_server(launcher)
     _, path = new_path("err-raise", "after_start")
     outcome, closed = exchange(server, path)
     record(f"{shown(outcome)}{', ' + closed if closed else ''}")
@@ -177,17 +176,17 @@ def test_raise_after_start_before_body(session_launcher: Launcher) -> None:
     spec=SPEC,
     impact="data-loss",
 )
-def test_raise_mid_body(session_launcher: Launcher) -> None:
+def test_raise_mid_body(launcher: Launcher) -> None:
     """MUST: chunked (no Content-Length): no terminating chunk before EOF; Content-Length 10 with
     5 bytes sent: EOF (or reset) before the other 5. Either way no hang and no complete response.
-    Runs on the dedicated error process (see error_server)."""
-    server = error_server(session_launcher)
-    seen: dict[str, str] = {}
-    outcomes: dict[str, client.Outcome] = {}
-    for variant in ("mid_body_chunked", "mid_body_cl"):
-        _, path = new_path("err-raise", variant)
-        outcomes[variant], _ = exchange(server, path)
-        seen[variant] = shown(outcomes[variant])
+    Each variant runs on a dedicated process of its own (see error_server), side by side."""
+
+    def run(variant: str) -> client.Outcome:
+        return exchange(error_server(launcher), new_path("err-raise", variant)[1])[0]
+
+    variants = ("mid_body_chunked", "mid_body_cl")
+    outcomes = dict(zip(variants, side_by_side([functools.partial(run, v) for v in variants]), strict=True))
+    seen = {variant: shown(outcome) for variant, outcome in outcomes.items()}
     record(seen)
     for variant, outcome in outcomes.items():
         check(

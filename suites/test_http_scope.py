@@ -39,6 +39,7 @@ from asgi_conformance import (
 )
 from asgi_conformance import client as wire
 from asgi_conformance import strategies as gen
+from asgi_conformance.dedicated import dedicated_run
 from asgi_conformance.process import TargetDied, TargetUnresponsive
 from asgi_conformance.server import parse_echo
 
@@ -451,6 +452,7 @@ def test_root_path_default(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
+@dedicated_run
 def root_path_server(session_launcher: Launcher) -> Server:
     """One dedicated process per target, started with root path /api; both root_path scenarios read it."""
     process = session_launcher.start("app", root_path=ROOT_PATH)
@@ -720,6 +722,7 @@ def test_server_tcp(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
+@dedicated_run
 def uds_server(session_launcher: Launcher) -> Server:
     """One dedicated process per target listening on a Unix socket; both UDS scenarios read it."""
     process = session_launcher.start("app", bind="uds")

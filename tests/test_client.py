@@ -188,3 +188,45 @@ def test_reading_resumes_after_a_timeout(serve: Callable[[Script], client.Addres
     assert isinstance(first, client.Timeout)
     assert isinstance(second, client.Response)
     assert second.body == b"abcd"
+
+
+def test_peer_unread_sees_what_the_server_has_not_read() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        sock = socket.create_connection(listener.getsockname())
+        peer, _ = listener.accept()
+        with sock, peer:
+            sock.sendall(b"x" * 1000)
+            seen = client.peer_unread(sock)
+            if seen is None:
+                pytest.skip("no /proc/net/tcp here")
+            assert seen == 1000  # loopback delivers within sendall
+            received = b""
+            while len(received) < 1000:
+                received += peer.recv(4096)
+            assert client.peer_unread(sock) == 0
+
+
+def test_send_paced_writes_each_piece_after_the_server_read_the_last() -> None:
+    reads: list[int] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = client.Address(host="127.0.0.1", port=listener.getsockname()[1])
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                total = 0
+                while total < 40_000:
+                    chunk = conn.recv(1 << 20)
+                    if not chunk:
+                        break
+                    reads.append(len(chunk))
+                    total += len(chunk)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        with client.Connection(address, 5) as conn:
+            assert conn.send_paced(b"y" * 40_000, 16_384, 5)
+        thread.join(5)
+    assert sum(reads) == 40_000
+    assert max(reads) <= 16_384  # never two pieces in one read

@@ -164,3 +164,24 @@ def test_a_chain_runs_in_order_in_one_thread_beside_the_rest() -> None:
     assert [i for i, _ in chained] == ["c1", "c2", "c3"]
     assert len({t for _, t in chained}) == 1
     ahead.close()
+
+
+def test_a_task_runs_in_the_pool_and_drain_waits_for_it() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    done: list[str] = []
+
+    def task() -> None:
+        started.set()
+        assert release.wait(WAIT)
+        done.append("task")
+
+    ahead: RunAhead[str] = RunAhead(2, lambda item: Outcome())
+    ahead.call("target", task)
+    assert started.wait(WAIT)
+    timer = threading.Timer(0.05, release.set)
+    timer.start()
+    ahead.drain("target", WAIT)  # returns only once the task has ended
+    timer.join(WAIT)
+    assert done == ["task"]
+    ahead.close()

@@ -171,20 +171,22 @@ from asgi_conformance import MUST, Server, check, expect, scenario
 
 BOTH = threading.Barrier(2, timeout=5)
 LOCK = threading.Lock()
-RUNNING = set()
+RUNNING = {}
 
 
 def _running(name, server):
+    # The cases running on the same server process as this one, as it starts.
+    address = repr(server.address)
     with LOCK:
-        others = sorted(RUNNING)
-        RUNNING.add(name)
+        others = sorted(n for n, a in RUNNING.items() if a == address)
+        RUNNING[name] = address
     try:
         expect(server.echo("/echo").scope.get("type"), "http", "type")
         if name in ("a", "b"):
             BOTH.wait()  # only passes when a and b run at the same time
     finally:
         with LOCK:
-            RUNNING.discard(name)
+            RUNNING.pop(name, None)
     return others
 
 
@@ -193,9 +195,9 @@ def test_first(server: Server) -> None:
     _running("first", server)
 
 
-@scenario("core.selftest.alone", "sees no other case", level=MUST, spec="selftest", alone=True)
-def test_alone(server: Server) -> None:
-    others = _running("alone", server)
+@scenario("core.selftest.alone1", "sees no other case on its server", level=MUST, spec="selftest", alone=True)
+def test_alone1(server: Server) -> None:
+    others = _running("alone1", server)
     check(others == [], "another case ran beside an alone case", expected=[], observed=others)
 
 
@@ -209,28 +211,35 @@ def test_serial(server: Server, tmp_path) -> None:
     _running("serial", server)
 
 
+@scenario("core.selftest.alone2", "sees no other case on its server", level=MUST, spec="selftest", alone=True)
+def test_alone2(server: Server) -> None:
+    others = _running("alone2", server)
+    check(others == [], "another case ran beside an alone case", expected=[], observed=others)
+
+
 @scenario("core.selftest.b", "runs beside a", level=MUST, spec="selftest")
 def test_b(server: Server) -> None:
     _running("b", server)
 """
 
 
-def test_cases_run_side_by_side_and_alone_cases_first(pytester: pytest.Pytester, run_token: str) -> None:
-    """a and b can only pass together (a barrier of two); the ``alone`` case, declared second,
-    runs first with nothing beside it; the case that asks for another fixture (it cannot run
-    ahead) comes right after the first case; the results carry each case's own time."""
+def test_cases_run_side_by_side_and_alone_cases_on_their_own_server(pytester: pytest.Pytester, run_token: str) -> None:
+    """a and b can only pass together (a barrier of two); the ``alone`` cases share a server
+    process that no other case uses, one at a time (each would see another on its server);
+    the case that asks for another fixture (it cannot run ahead) comes right after the first
+    case; the results carry each case's own time."""
     pytester.makepyfile(test_side=SIDE_BY_SIDE_SUITE)
     out = pytester.path / "out.json"
     result = pytester.runpytest_subprocess(
         "test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=4", f"--conformance-json={out}", "-v"
     )
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     order = [line.split("::")[1].split("[")[0] for line in result.stdout.lines if "PASSED" in line]
-    assert order == ["test_alone", "test_first", "test_serial", "test_a", "test_b"]
+    assert order == ["test_first", "test_serial", "test_alone1", "test_a", "test_alone2", "test_b"]
     data = load_results(out)
     assert all(0 < r["duration_s"] < 10 for r in data["results"]), data["results"]
     serial = pytester.runpytest_subprocess("test_side.py", "--target=uvicorn-h11", "--conformance-concurrency=1")
-    serial.assert_outcomes(passed=3, errors=2)  # one at a time, a and b cannot meet: the proof can fail
+    serial.assert_outcomes(passed=4, errors=2)  # one at a time, a and b cannot meet: the proof can fail
 
 
 def test_target_cmd_runs_the_catalogue(pytester: pytest.Pytester, run_token: str) -> None:

@@ -898,8 +898,10 @@ def _large_header_section(scope: Scope) -> bool:
     return len(headers) > 1000 or any(len(v) > 65536 for _, v in headers)
 
 
+# (uvicorn with httptools takes both oversized heads; uvicorn with h11 refuses them paced.)
 _register(
     "wire-large-headers-500",
     "a header section over the server's limit gets a 500 instead of a 4xx",
     "wire.h1.field.too_large",
+    reference="uvicorn",
 )(_refuse(_large_header_section, 500))

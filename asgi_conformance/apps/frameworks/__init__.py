@@ -24,7 +24,6 @@ that module provides it: see ``_checked``, the one place where the wrap happens.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import re
@@ -98,6 +97,8 @@ class Framework:
 
     @property
     def version(self) -> str | None:
+        import importlib.metadata  # here: every server process imports this module, few ask this
+
         try:
             return importlib.metadata.version(self.distribution)
         except importlib.metadata.PackageNotFoundError:
