@@ -757,7 +757,7 @@ def _case_args(item: pytest.Item) -> list[str]:
 def _can_run_ahead(item: pytest.Item) -> bool:
     """A case runs ahead when the plugin can give it everything it asks for, outside pytest."""
     pair = item.stash.get(ITEM_KEY, None)
-    if pair is None or getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+    if pair is None:
         return False
     if any(True for name in ("skip", "skipif", "usefixtures") for _ in item.iter_markers(name)):
         return False
@@ -829,9 +829,20 @@ def _start_ahead(item: pytest.Item, state: RunState) -> None:
             return "alone"
         return "session_launcher" if "session_launcher" in _case_args(i) else None
 
-    # The chains and the cases that wait out a server's own timeout go first, so none is left
-    # to finish last (the sort is stable: a chain keeps its order).
-    chosen.sort(key=lambda i: i.stash[ITEM_KEY][0].waits is None and chain(i) is None)
+    # What is likely to take longest goes first, so none is left to finish last (the sort is
+    # stable: a chain keeps its order): the chains and the cases that wait out a server's own
+    # timeout; then the cases that start processes of their own; then the wire-level and
+    # WebSocket cases, where a server that does not answer (malformed input, a WebSocket
+    # feature it lacks) leaves the case to its deadline.
+    def rank(i: pytest.Item) -> int:
+        declared = i.stash[ITEM_KEY][0]
+        if declared.waits is not None or chain(i) is not None:
+            return 0
+        if "launcher" in _case_args(i):
+            return 1
+        return 2 if declared.id.startswith(("wire.", "ws.")) else 3
+
+    chosen.sort(key=rank)
     ahead.submit(target.id, chosen, chain=chain)
 
 

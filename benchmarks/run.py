@@ -1,20 +1,22 @@
 """Benchmark: run the catalogue per target and print where the time goes.
 
-For each target, one pytest process runs the whole catalogue (as ``pytest --target=X``
-would, with the run's default concurrency unless ``--concurrency`` says otherwise); the
-script prints its wall time, the shared server's start-up time, and per-case time
-percentiles. A case's time is its setup + call + teardown, measured where it ran (in a
-thread when cases run side by side), from the results JSON; the percentiles are over the
-cases that ran (``unsupported`` cells, mostly skipped before running, are left out). Cases
-declared ``waits=...`` (they wait out a server's own timeout) are listed apart; any other
-case over a second is listed as OVER, with its verdict (a cell that did not pass there has
-mostly waited out its own deadline for an answer the target never gave). ``--matrix`` also
-times the whole matrix through ``asgi-conformance run`` (one pytest process per target,
-``--jobs`` at a time).
+For each target, one pytest process runs the whole catalogue as ``pytest --target=X`` would
+(cases side by side, the default concurrency unless ``--concurrency`` says otherwise): its
+wall time, its CPU time (the harness and every server it started) and the shared server's
+start-up time. A second run takes one case at a time (``--conformance-concurrency=1``) for
+the per-case figures: a case's time is its setup + call + teardown against the already
+running server, which side by side would include waiting for a core. The percentiles are
+over the cases that ran (``unsupported`` cells, mostly skipped before running, are left
+out). Cases declared ``waits=...`` (they wait out a server's own timeout) are listed apart;
+any other case over a second is listed as OVER with its verdict (a cell that did not pass
+there has mostly waited out its own deadline for an answer the target never gave).
+``--quick`` skips the one-at-a-time run (the per-case figures then come from the side-by-side
+run). ``--matrix`` also times the whole matrix through ``asgi-conformance run`` (one pytest
+process per target, ``--jobs`` at a time).
 
     python benchmarks/run.py                       # every installed built-in target
     python benchmarks/run.py --matrix              # ... and the matrix
-    python benchmarks/run.py --target uvicorn --concurrency 1     # one case at a time
+    python benchmarks/run.py --target uvicorn --quick
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,18 +37,26 @@ LIMIT_S = 1.0
 """A case over this (not declared ``waits``) is listed as OVER."""
 
 
-def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, dict[str, Any]]:
-    """One target: a plain pytest run. The matrix: ``asgi-conformance run`` (targets in parallel)."""
+def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, float, dict[str, Any]]:
+    """One target: a plain pytest run. The matrix: ``asgi-conformance run`` (targets in parallel).
+
+    Returns the wall time, the CPU time of the run and every process it started (the servers
+    too: each is reaped by its parent), and the results."""
     if matrix:
         command = [sys.executable, "-m", "asgi_conformance", "run", "--json", str(out), "--no-html", *args]
     else:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}", *args]
-    began = time.monotonic()
+    began, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
-    wall = time.monotonic() - began
+    wall, cpu = time.monotonic() - began, _children_cpu() - cpu
     if not out.exists():
         raise SystemExit(f"no results from {' '.join(command)}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return wall, json.loads(out.read_text())
+    return wall, cpu, json.loads(out.read_text())
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -54,8 +65,9 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def report(name: str, wall: float, data: dict[str, Any]) -> list[tuple[str, str]]:
-    """Print the target's line; return the OVER cases (unmarked, over a second) with their verdicts."""
+def report(name: str, wall: float, cpu: float, data: dict[str, Any], serial: float | None) -> list[tuple[str, str]]:
+    """Print the target's lines (``data``: the run the per-case figures come from; ``serial``:
+    its wall time when it ran one case at a time); return the OVER cases with their verdicts."""
     waits = {s["id"]: s["waits"] for s in data["scenarios"] if s.get("waits")}
     cells = [r for r in data["results"] if r["target"] == name]
     ran = sorted((r["duration_s"], r["scenario"]) for r in cells if r["verdict"] != "unsupported")
@@ -65,9 +77,12 @@ def report(name: str, wall: float, data: dict[str, Any]) -> list[tuple[str, str]
     ready = target.get("ready_after_s")
     started = f"{ready:.2f}s" if isinstance(ready, int | float) else "-"
     print(
-        f"{name:<17} {len(cells):>4} cells ({len(ran)} ran)  wall {wall:6.2f}s  start-up {started:>6}  "
-        f"p50 {percentile(values, 50) * 1000:6.1f}ms  p95 {percentile(values, 95) * 1000:6.1f}ms  "
-        f"max {values[-1] * 1000:7.1f}ms"
+        f"{name:<17} {len(cells):>4} cells ({len(ran)} ran)  wall {wall:6.2f}s  cpu {cpu:5.1f}s  start-up {started:>6}"
+    )
+    alone = f" (one at a time: {serial:.1f}s)" if serial is not None else " (side by side)"
+    print(
+        f"{'':<17} per case{alone}: p50 {percentile(values, 50) * 1000:.1f}ms  "
+        f"p95 {percentile(values, 95) * 1000:.1f}ms  max {values[-1] * 1000:.1f}ms"
     )
     unmarked = [(t, s) for t, s in ran if s not in waits]
     print(f"{'':<17} slowest: " + ", ".join(f"{s} {t * 1000:.0f}ms" for t, s in reversed(unmarked[-3:])))
@@ -86,6 +101,9 @@ def main() -> int:
     parser.add_argument("--matrix", action="store_true", help="also time the matrix with asgi-conformance run")
     parser.add_argument("--concurrency", type=int, help="--conformance-concurrency for every run (default: its own)")
     parser.add_argument("--jobs", type=int, help="with --matrix: asgi-conformance run --jobs (default: its own)")
+    parser.add_argument(
+        "--quick", action="store_true", help="skip the one-at-a-time run (per-case figures side by side)"
+    )
     parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
     from asgi_conformance.targets import BUILTIN_TARGETS
@@ -98,17 +116,27 @@ def main() -> int:
         extra.append(f"--conformance-concurrency={args.concurrency}")
     over: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        total = 0.0
+        total = total_cpu = 0.0
         for name in names:
-            wall, data = run([f"--target={name}", *extra], Path(tmp) / f"{name}.json")
+            wall, cpu, data = run([f"--target={name}", *extra], Path(tmp) / f"{name}.json")
             total += wall
-            over += report(name, wall, data)
-        print(f"{len(names)} target(s) one after another: {total:.2f}s")
+            total_cpu += cpu
+            serial: float | None = None
+            if not args.quick:
+                one = [f"--target={name}", *extra, "--conformance-concurrency=1"]
+                serial, _, data = run(one, Path(tmp) / f"{name}-serial.json")
+            over += report(name, wall, cpu, data, serial)
+        print(f"{len(names)} target(s) one after another: {total:.2f}s (cpu {total_cpu:.1f}s)")
         if args.matrix:
             jobs = [f"--jobs={args.jobs}"] if args.jobs else []
-            wall, data = run([*jobs, *(f"--target={n}" for n in names), *extra], Path(tmp) / "matrix.json", matrix=True)
+            wall, cpu, data = run(
+                [*jobs, *(f"--target={n}" for n in names), *extra], Path(tmp) / "matrix.json", matrix=True
+            )
             errors = sum(1 for r in data["results"] if r["verdict"] == "error")
-            print(f"matrix of {len(names)} targets, {len(data['results'])} cells ({errors} error): wall {wall:.2f}s")
+            print(
+                f"matrix of {len(names)} targets, {len(data['results'])} cells ({errors} error): wall {wall:.2f}s, "
+                f"cpu {cpu:.1f}s ({os.cpu_count()} CPUs)"
+            )
     passed = sum(1 for _, verdict in over if verdict in ("pass", "info"))
     print(
         f"cases over {LIMIT_S:.0f}s not declared waits=...: {len(over)} "

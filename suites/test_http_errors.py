@@ -296,12 +296,11 @@ def test_return_no_start(server: Server) -> None:
 def test_return_incomplete(server: Server) -> None:
     """INFO: close, reset or hang, per variant (start only; one chunk of a chunked body).
     MUST (implied): the unfinished response never looks complete. SHOULD: no hang."""
-    seen: dict[str, str] = {}
-    outcomes: dict[str, client.Outcome] = {}
-    for variant in ("after_start", "partial_body"):
-        _, path = new_path("err-return", variant)
-        outcomes[variant], _ = exchange(server, path)
-        seen[variant] = shown(outcomes[variant])
+    variants = ("after_start", "partial_body")
+    # Side by side, each on its connection: a server that leaves both hanging costs one deadline.
+    ended = side_by_side([functools.partial(exchange, server, new_path("err-return", v)[1]) for v in variants])
+    outcomes = {variant: outcome for variant, (outcome, _) in zip(variants, ended, strict=True)}
+    seen = {variant: shown(outcome) for variant, outcome in outcomes.items()}
     record(seen)
     for outcome in outcomes.values():
         judge_not_complete(outcome, 200)

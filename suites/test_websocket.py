@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import secrets
@@ -37,6 +38,7 @@ from asgi_conformance import (
 )
 from asgi_conformance.apps.typedjson import dumps, loads
 from asgi_conformance.client import Closed, Refused, Reset, Timeout
+from asgi_conformance.concurrency import side_by_side
 from asgi_conformance.timing import Deadline
 from asgi_conformance.verdicts import current_cell
 from asgi_conformance.wsclient import Accepted, Binary, CloseFrame, Denied, Event, Text, WebSocket, describe
@@ -2787,8 +2789,13 @@ def test_denial_framing(launcher: Launcher) -> None:
     """On a dedicated process (MUST: the server goes on serving after a body in chunks)."""
     server = _dedicated(launcher)
     length = [(b"content-length", str(len(BODY)).encode())]
-    with_length = _deny(server, _start(401, length), _body(BODY))
-    without = _deny(server, _start(401, []), _body(BODY[:5], True), _body(BODY[5:]))
+    # Two connections, side by side: a server that never ends a denial costs one deadline.
+    with_length, without = side_by_side(
+        [
+            functools.partial(_deny, server, _start(401, length), _body(BODY)),
+            functools.partial(_deny, server, _start(401, []), _body(BODY[:5], True), _body(BODY[5:])),
+        ]
+    )
     _still_serving(server, "a denial body in chunks")
     seen = {"with content-length": with_length, "without": without}
     framing = {}
