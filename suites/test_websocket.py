@@ -2955,6 +2955,7 @@ def _ping_bucket(seconds: float) -> str:
     spec="www › WebSocket",
     requires=WS,
     impact="hang",
+    waits="the server's own ping interval (configured at 0.5 s, or 1 s where the option takes whole seconds)",
 )
 def test_ping_keepalive(launcher: Launcher) -> None:
     """Needs a ping-interval option (``Target.ws_ping_args``). A dedicated process with the interval

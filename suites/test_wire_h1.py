@@ -1061,6 +1061,7 @@ def test_target_asterisk_form(server: Server) -> None:
     level=INFO,
     spec="RFC 9112 §3.2.3; RFC 9110 §9.3.6",
     impact="interop",
+    waits="the server's stop, when a CONNECT left a tunnel behind (its own grace period: 3 s on hypercorn)",
 )
 def test_target_authority_form(launcher: Launcher) -> None:
     """MAY refuse; if the app sees it, the method is CONNECT. A CONNECT may leave a tunnel behind
