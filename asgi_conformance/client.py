@@ -306,16 +306,18 @@ class Connection:
             self._trace(outcome)
         return outcome
 
-    def send_paced(self, data: bytes, piece: int, timeout: float) -> bool:
-        """Write ``data`` ``piece`` bytes at a time, each once the server has read the one before.
+    def send_paced(self, data: bytes, piece: int, timeout: float, settle: float = 0.0) -> bool:
+        """Write ``data`` ``piece`` bytes at a time, each once the server has read the one before
+        and has not answered within ``settle`` seconds after.
 
         How a server judges an oversized head can depend on how much of it one read returned
         (a parser that rejects an incomplete head past its limit, and takes a complete one at
-        once): pacing makes that the same from run to run. It stops early once the server has
-        answered or closed; False if the connection was gone before all was written. The wait
-        for each read watches the server's receive queue (``peer_unread``), bounded by
-        ``timeout`` in all; where that cannot be seen (not Linux, not TCP) the pieces go
-        without it."""
+        once): pacing makes that the same from run to run. Once the server has answered or
+        closed, nothing more is written (bytes it will not read would make its close a reset,
+        which can destroy its answer). False if the connection was gone before all was
+        written. The wait for each read watches the server's receive queue (``peer_unread``),
+        bounded by ``timeout`` in all; where that cannot be seen (not Linux, not TCP) the
+        pieces go after ``settle`` alone."""
         deadline = Deadline(timeout)
         for start in range(0, len(data), piece):
             if not self.send(data[start : start + piece]):
@@ -323,18 +325,18 @@ class Connection:
             if start + piece >= len(data):
                 break
             pause = 0.0005
-            while peer_unread(self.sock) and not deadline.expired and not self._answered():
+            while peer_unread(self.sock) and not deadline.expired and not self._answered(0):
                 time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
                 pause = min(pause * 2, 0.01)
-            if self._answered():
+            if self._answered(min(settle, deadline.remaining())):
                 return True
         return True
 
-    def _answered(self) -> bool:
-        """Something (an answer, an EOF, a reset) is waiting to be read."""
+    def _answered(self, within: float) -> bool:
+        """Something (an answer, an EOF, a reset) is waiting to be read, or comes ``within`` seconds."""
         if self.sock is None or self._closed:
             return True
-        return bool(select.select([self.sock], [], [], 0)[0])
+        return bool(select.select([self.sock], [], [], max(within, 0.0))[0])
 
     def shutdown_write(self) -> None:
         """Half-close: send FIN, keep reading (a client that is done sending)."""

@@ -204,9 +204,11 @@ def test_raise_mid_body(launcher: Launcher) -> None:
     spec=SPEC,
     impact="data-loss",
 )
-def test_raise_after_complete(server: Server) -> None:
+def test_raise_after_complete(launcher: Launcher) -> None:
     """MUST (implied): the response the app completed arrives intact. INFO: whether a request
-    pipelined behind it on the same connection is still served."""
+    pipelined behind it on the same connection is still served. Runs on a dedicated process (see
+    error_server): an exception after the response started can break a server for later ones."""
+    server = error_server(launcher)
     _, path = new_path("err-raise", "after_complete")
     with server.connection() as conn:
         conn.send(client.build_request("GET", path) + client.build_request("GET", "/echo/err-pipelined"))

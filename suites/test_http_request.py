@@ -638,18 +638,20 @@ def test_not_premature(server: Server) -> None:
     impact="interop",
 )
 def test_half_close(server: Server) -> None:
-    """Unspecified: ASGI does not say whether a half-close is a disconnect. The app waits
-    ``hold`` in receive() (negative evidence), then answers; the cell is what receive()
-    returned and whether the answer reached the half-closed client. An http.request after
-    the final body event still fails."""
+    """Unspecified: ASGI does not say whether a half-close is a disconnect. Once the client has
+    half-closed, the app waits ``hold`` in receive() (negative evidence; the FIN is already at
+    the server then), then answers; the cell is what receive() returned and whether the answer
+    reached the half-closed client. An http.request after the final body event still fails."""
     token = _token()
     stream = f"req-{token}"
-    target = f"/app/req-log/{token}?wait={server.timeouts.hold * 2:g}&respond=1"
+    hold = server.timeouts.hold
+    target = f"/app/req-log/{token}?wait={server.timeouts.event:g}&hold={hold:g}&gate=1&respond=1"
     with server.connection() as conn:
         conn.send(wire.build_request("GET", target))
         if _wait(server, stream, "body_done") is None:
             fail("the app did not get the request", expected="http.request", observed=server.journal.records(stream))
         conn.shutdown_write()
+        server.journal.open_gate(f"{stream}-after-body")
         outcome = conn.response()
     end = _wait(server, stream, "end")
     if end is None:

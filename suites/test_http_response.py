@@ -748,13 +748,17 @@ def test_content_encoding_app_owned(server: Server) -> None:
     impact="interop",
 )
 def test_delayed_flush(server: Server) -> None:
-    """Uses ``timeouts.hold``: headers not seen within it count as held back until the first
-    body. Invariant: once the body is sent, its chunk arrives before the app sends the next."""
+    """Uses ``timeouts.hold`` from the moment the app's send(start) has returned (it waits at a
+    gate then): headers not seen within it count as held back until the first body. Invariant:
+    once the body is sent, its chunk arrives before the app sends the next."""
     token = _token()
     limit = server.timeouts.event * 2
     steps = [start(200, []), gate("body", limit), body(b"first", True), gate("last", limit), body(b"last")]
     with server.connection() as conn:
         conn.send(script_request(token, steps))
+        server.journal.wait_for(
+            f"resp-{token}", lambda r: r.get("kind") == "at-gate" and r.get("name") == "body", server.timeouts.event
+        )
         early = conn.read_until(lambda p: p.status is not None, "POST", timeout=server.timeouts.hold)
         headers_first = isinstance(early, wire.Progress)
         server.journal.open_gate(f"resp-{token}-body")

@@ -325,8 +325,11 @@ def test_raise_before_accept(server: Server) -> None:
     requires=WS,
     impact="hang",
 )
-def test_raise_after_accept(server: Server) -> None:
-    """MUST: the connection ends. The close code (1011 is conventional) or a plain TCP drop is recorded."""
+def test_raise_after_accept(launcher: Launcher) -> None:
+    """MUST: the connection ends. The close code (1011 is conventional) or a plain TCP drop is recorded.
+    On a dedicated process: an app exception after the handshake can break a server for later
+    ones (daphne: a later app exception then leaves its client hanging)."""
+    server = _dedicated(launcher)
     path, _ = _path("ws-raise-after-accept")
     with _ws(server) as ws:
         outcome = ws.handshake(path)

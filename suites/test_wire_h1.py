@@ -138,7 +138,7 @@ def _send_probe(server: Server, payload: Payload, hold: bool) -> Outcome:
     with server.connection() as conn:
         data += _follow(token) if payload.follow else b""
         if payload.paced:
-            conn.send_paced(data, payload.paced, server.timeouts.event)
+            conn.send_paced(data, payload.paced, server.timeouts.event, settle=server.timeouts.hold)
         else:
             conn.send(data)
         first = conn.response(payload.method)
@@ -226,8 +226,9 @@ def _judge(server: Server, payloads: list[Payload], *, hold: bool = False) -> li
     return outcomes
 
 
-PIECE = 16 * 1024
-"""Paced writes of an oversized head: the size of each piece."""
+PIECE = 32 * 1024
+"""Paced writes of an oversized head: the size of each piece (each read by the server, then
+``timeouts.hold`` for its answer, before the next)."""
 POST = b"POST <P> HTTP/1.1\r\nHost: x\r\n"
 GET = b"GET <P> HTTP/1.1\r\nHost: x\r\n"
 CHUNKED_HELLO = b"5\r\nhello\r\n0\r\n\r\n"
@@ -932,9 +933,11 @@ def test_field_underscore_framing(server: Server) -> None:
 def test_field_too_large(server: Server) -> None:
     """Accepting is fine (the limit is the server's); refusing MUST be a 4xx. A reset is
     recorded but not judged: it can destroy a 4xx the server wrote before it closed.
-    The head goes 16 KiB at a time, each once the server has read the one before: a server
-    that takes a whole head at once but refuses an incomplete one past its limit (uvicorn with
-    h11) otherwise answers by how the kernel happened to split the bytes."""
+    The head goes 32 KiB at a time, each once the server has read the one before and not
+    answered within ``timeouts.hold``: a server that takes a whole head at once but refuses an
+    incomplete one past its limit (uvicorn with h11) otherwise answers by how the kernel
+    happened to split the bytes, and bytes sent after its answer would turn its close into a
+    reset."""
     many = b"".join(b"X-%d: v\r\n" % n for n in range(10_000))
     outcomes = _judge(
         server,

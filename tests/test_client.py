@@ -230,3 +230,28 @@ def test_send_paced_writes_each_piece_after_the_server_read_the_last() -> None:
         thread.join(5)
     assert sum(reads) == 40_000
     assert max(reads) <= 16_384  # never two pieces in one read
+
+
+def test_send_paced_stops_once_the_server_answered() -> None:
+    """A server that refuses after the first piece gets nothing more: its answer is not lost to a reset."""
+    answer = b"HTTP/1.1 431 Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = client.Address(host="127.0.0.1", port=listener.getsockname()[1])
+        read: list[int] = []
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                read.append(len(conn.recv(1 << 20)))
+                conn.sendall(answer)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        with client.Connection(address, 5) as conn:
+            assert conn.send_paced(b"z" * 100_000, 16_384, 5, settle=5)
+            outcome = conn.response()
+        thread.join(5)
+    assert read == [16_384]
+    assert isinstance(outcome, client.Response)
+    assert outcome.status == 431

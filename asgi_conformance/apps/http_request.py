@@ -11,7 +11,9 @@ every wait is bounded whatever the request says. They run on asyncio and trio.
                   ``end``): for uploads cut short and long polls. After the body it keeps
                   calling ``receive()`` (up to ``wait`` s) until ``http.disconnect``; with
                   ``repeat=N`` it calls it N more times (``hold`` s each); with
-                  ``respond=1`` it answers with its summary at the end.
+                  ``respond=1`` it answers with its summary at the end; with ``gate=1``
+                  it waits after the body for the gate ``req-<token>-after-body``, then
+                  ``hold`` s in ``receive()``.
 ``req-after``     answers in full, then calls ``receive()`` (``wait`` s) and journals what it got.
 ``req-premature`` reads the body, calls ``receive()`` once more (``hold`` s), answers with the result.
 ``req-stream``    answers ``got-first-chunk <n>`` as soon as body bytes arrive, then the digest.
@@ -28,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from . import aio
-from .journal import write
+from .journal import wait_gate, write
 from .routes import Message, Receive, Scope, Send, route
 from .typedjson import dumps, encode
 
@@ -127,6 +129,7 @@ async def log_app(scope: Scope, receive: Receive, send: Send) -> None:
     wait = _param(scope, "wait", 5.0)
     hold = _param(scope, "hold", 0.3)
     repeat = int(_param(scope, "repeat", 0))
+    gated = bool(_param(scope, "gate", 0))
     write(stream, {"kind": "started"})
     events: list[Any] = []
     reason = "limit"
@@ -151,6 +154,11 @@ async def log_app(scope: Scope, receive: Receive, send: Send) -> None:
         if _is_final(message):
             body_done = True
             write(stream, {"kind": "body_done"})
+            if gated:
+                # The harness opens the gate once it has done what the app is to see next (a
+                # half-close, say): the wait in receive() starts then, ``hold`` long.
+                await wait_gate(f"{stream}-after-body", min(wait, MAX_WAIT))
+                started, wait = time.monotonic(), hold
     repeats: list[Any] = []
     if reason == "disconnect":
         for _ in range(repeat):

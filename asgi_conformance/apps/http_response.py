@@ -16,7 +16,7 @@ Steps:
     as ``"tuple"`` (tuple of tuples), ``"list"`` (list of lists) or ``"generator"``;
     ``"body_as"`` turns the body into a ``"bytearray"`` or ``"memoryview"``.
 ``{"op": "gate", "name": str, "limit": float}``
-    wait (bounded) until the harness opens the gate.
+    journal ``at-gate`` (with the name), then wait (bounded) until the harness opens the gate.
 ``{"op": "report"}`` / ``{"op": "report_body"}``
     a 200 response (start and body) / a final body whose content is the probes as typed JSON.
 ``{"op": "stream", "chunk": int, "limit_bytes": int, "limit_s": float, "slow_s": float}``
@@ -166,6 +166,8 @@ class _Run:
             op = step.get("op")
             if op == "gate":
                 name = f"resp-{self.token}-{step.get('name')}"
+                # The harness may time what the server does from here (what the app sent is out).
+                journal.write(self.stream, {"kind": "at-gate", "name": step.get("name")})
                 opened = await journal.wait_gate(name, min(float(step.get("limit", 10.0)), MAX_LIMIT_S))
                 self.probes[f"gate:{step.get('name')}"] = opened
                 continue
