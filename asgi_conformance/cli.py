@@ -16,9 +16,11 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -344,6 +346,18 @@ def _check_frameworks(rest: list[str]) -> str | None:
     return None
 
 
+def _interrupt_on_sigterm() -> Any:
+    """SIGTERM stops a run as Ctrl-C does (its pytest processes are stopped, not orphaned);
+    the handler it replaced, or None where none can be set (not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_run(argv: list[str], out: TextIO) -> int:
     from .targets import TargetError, resolve
 
@@ -388,6 +402,7 @@ def cmd_run(argv: list[str], out: TextIO) -> int:
     waiting, running, done = list(jobs), list[_Job](), list[_Job]()
     began = time.monotonic()
     keep_workdir = False
+    previous = _interrupt_on_sigterm()
     try:
         while waiting or running:
             while waiting and len(running) < limit:
@@ -415,11 +430,15 @@ def cmd_run(argv: list[str], out: TextIO) -> int:
                     job.log.close()
                 keep_workdir |= _progress(job, len(done), len(jobs), width, out)
     except KeyboardInterrupt:
+        # Each pytest process stops the servers it started on SIGTERM (the plugin's handler).
         for job in running:
             if job.process is not None:
                 job.process.terminate()
                 job.process.wait()
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     status = max(j.status for j in jobs)
     produced = [str(j.json_path) for j in jobs if j.json_path.exists()]
     if produced:
@@ -550,6 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `asgi-conformance list | head`: the reader left; say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the pytest processes have been stopped (see cmd_run).
+        print("asgi-conformance: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

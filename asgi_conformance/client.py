@@ -332,6 +332,18 @@ class Connection:
                 return True
         return True
 
+    def wait_peer_read(self, timeout: float) -> bool | None:
+        """Wait (up to ``timeout``) until the server has read everything sent so far: True once
+        it has, False at the deadline, None where that cannot be seen (``peer_unread``). A
+        hold for what the server does next then starts when the server has the bytes, not when
+        the client sent them (on a busy machine, the server may be slow to read)."""
+        deadline = Deadline(timeout)
+        pause = 0.0005
+        while (unread := peer_unread(self.sock)) and not deadline.expired:
+            time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
+            pause = min(pause * 2, 0.01)
+        return None if unread is None else unread == 0
+
     def _answered(self, within: float) -> bool:
         """Something (an answer, an EOF, a reset) is waiting to be read, or comes ``within`` seconds."""
         if self.sock is None or self._closed:

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _proc import run_bounded, stop_on_sigterm  # beside this script
+
 Cell = tuple[str, str]
 SPIN = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
 
@@ -44,13 +46,7 @@ def one_run(targets: list[str], extra: list[str], out: Path, busy: bool, limit: 
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}"]
     began = time.monotonic()
     try:
-        subprocess.run(
-            [*command, *(f"--target={t}" for t in targets), *extra],
-            capture_output=True,
-            text=True,
-            timeout=limit,
-            check=False,
-        )
+        run_bounded([*command, *(f"--target={t}" for t in targets), *extra], limit)
     finally:
         if spinner is not None:
             os.killpg(spinner.pid, signal.SIGKILL)
@@ -75,6 +71,7 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=900.0, help="seconds one run may take (default 900)")
     parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
+    stop_on_sigterm()
     if args.runs < 2:
         parser.error("--runs must be at least 2")
     targets = args.target or ["all"]
@@ -104,4 +101,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runs were stopped, their processes too
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -26,12 +26,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _proc import run_bounded, stop_on_sigterm  # beside this script
 
 LIMIT_S = 1.0
 """A case over this (not declared ``waits``) is listed as OVER."""
@@ -47,10 +48,10 @@ def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, flo
     else:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}", *args]
     began, cpu = time.monotonic(), _children_cpu()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    _, tail = run_bounded(command, 1800)
     wall, cpu = time.monotonic() - began, _children_cpu() - cpu
     if not out.exists():
-        raise SystemExit(f"no results from {' '.join(command)}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise SystemExit(f"no results from {' '.join(command)}:\n{tail}")
     return wall, cpu, json.loads(out.read_text())
 
 
@@ -106,6 +107,7 @@ def main() -> int:
     )
     parser.add_argument("extra", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
+    stop_on_sigterm()
     from asgi_conformance.targets import BUILTIN_TARGETS
 
     names = args.target or [t.id for t in BUILTIN_TARGETS.values() if t.installed]
@@ -146,4 +148,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runs were stopped, their processes too
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

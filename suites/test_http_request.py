@@ -397,10 +397,11 @@ def test_streaming(server: Server) -> None:
 def _upload_cut_short(server: Server, head: bytes, pieces: list[bytes]) -> tuple[list[Any], str]:
     """Send ``head`` and ``pieces``, close, and return the events the app journaled and why it stopped.
 
-    Before closing, waits ``hold`` for the app to be called and ``hold`` for it to see a
-    partial body, and after the close ``hold`` for a late call: negative evidence only (a
-    server that buffers uploads calls the app after the whole body, so never here). Once
-    the app was called, its http.disconnect is awaited with the event deadline.
+    Before closing, waits until the server has read what was sent (event deadline), then
+    ``hold`` for the app to be called and ``hold`` for it to see a partial body, and after the
+    close ``hold`` for a late call: negative evidence only (a server that buffers uploads calls
+    the app after the whole body, so never here). Once the app was called, its
+    http.disconnect is awaited with the event deadline.
     """
     token = _token()
     stream = f"req-{token}"
@@ -408,6 +409,7 @@ def _upload_cut_short(server: Server, head: bytes, pieces: list[bytes]) -> tuple
     conn = server.connection()
     try:
         conn.send(head.replace(b"{token}", token.encode()) + b"".join(pieces))
+        conn.wait_peer_read(server.timeouts.event)
         if _wait(server, stream, "started", hold) is not None:
             server.journal.wait_for(stream, lambda r: _kind(r, "event"), hold)
     finally:
