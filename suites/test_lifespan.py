@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import select
 import socket
+import time
 
 from asgi_conformance import (
     INFO,
@@ -34,7 +35,9 @@ from asgi_conformance import (
 )
 from asgi_conformance.apps.lifespan import FAILED_MARKER
 from asgi_conformance.apps.typedjson import loads
+from asgi_conformance.process import ServerProcess
 from asgi_conformance.server import parse_echo
+from asgi_conformance.timing import Deadline
 
 from .lifespan_runs import (
     ErrorRun,
@@ -208,12 +211,16 @@ def test_startup_blocks(launcher: Launcher) -> None:
             observed=f"exit status {process.exit_status()}",
         )
     assert process.address is not None
-    with client.Connection(process.address, t.request) as conn:
+    # Negative wait, bounded by timeouts.event (not the shorter hold: on a loaded machine a
+    # server that serves too early could take longer than a hold to answer, and the gate then
+    # opened first): nothing may answer while startup is pending. A refused connection is
+    # tried again meanwhile: a server that starts listening before startup completes must
+    # still not serve.
+    pending = Deadline(t.event)
+    with _connect_while_pending(process, pending) as conn:
         conn.send(client.build_request("GET", "/echo/during-startup", [("Connection", "close")]))
-        # Negative wait, bounded by timeouts.event (not the shorter hold: on a loaded machine a
-        # server that serves too early could take longer than a hold to answer, and the gate
-        # then opened first): nothing may answer while startup is pending.
-        early = conn.response() if conn.sock is not None and _readable(conn.sock, t.event) else None
+        readable = conn.sock is not None and _readable(conn.sock, pending.remaining())
+        early = conn.response() if readable else None
         process.journal.open_gate("startup")
         check(
             not _is_echo(early),
@@ -244,6 +251,20 @@ def test_startup_blocks(launcher: Launcher) -> None:
         expected="it answers requests",
         observed=first_words(first),
     )
+
+
+def _connect_while_pending(process: ServerProcess, pending: Deadline) -> client.Connection:
+    """A connection to a server whose startup is pending: refused ones are tried again until
+    ``pending`` ends (or the process exits); the last attempt is returned either way."""
+    assert process.address is not None
+    pause = 0.005
+    while True:
+        conn = client.Connection(process.address, process.timeouts.request)
+        if conn.refused is None or pending.expired or process.exit_status() is not None:
+            return conn
+        conn.close()
+        time.sleep(min(pause, pending.remaining()))  # poll for a listener, bounded by the deadline
+        pause = min(pause * 2, 0.1)
 
 
 def _readable(sock: socket.socket, seconds: float) -> bool:

@@ -255,3 +255,20 @@ def test_send_paced_stops_once_the_server_answered() -> None:
     assert read == [16_384]
     assert isinstance(outcome, client.Response)
     assert outcome.status == 431
+
+
+def test_wait_peer_read_tells_when_the_server_has_read() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = client.Address(host="127.0.0.1", port=listener.getsockname()[1])
+        with client.Connection(address, 5) as conn:
+            peer, _ = listener.accept()
+            with peer:
+                conn.send(b"x" * 500)
+                first = conn.wait_peer_read(0.05)
+                if first is None:
+                    pytest.skip("no /proc/net/tcp here")
+                assert first is False  # nothing read yet: the deadline ends the wait
+                received = b""
+                while len(received) < 500:
+                    received += peer.recv(4096)
+                assert conn.wait_peer_read(5) is True
