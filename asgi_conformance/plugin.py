@@ -75,7 +75,8 @@ class RunState:
     processes: dict[str, ServerProcess] = field(default_factory=dict)
     launchers: list[Launcher] = field(default_factory=list)
     session_launchers: dict[str, Launcher] = field(default_factory=dict)
-    """Per target: the one ``session_launcher``, shared by its fixture and the cases run ahead."""
+    """Per target: the one ``session_launcher``, shared by its fixture and the dedicated runs
+    started ahead (asgi_conformance.dedicated)."""
     quiet: dict[str, ServerProcess | BaseException] = field(default_factory=dict)
     """Per target: the second shared process that only ``alone`` cases use when cases run ahead
     (or why it could not start)."""
@@ -94,7 +95,7 @@ AHEAD_KEY = pytest.StashKey[Outcome]()
 DEFAULT_CONCURRENCY = 24
 AHEAD_WAIT_S = 600.0
 """How long pytest's loop waits for a case running ahead (each of its own waits is bounded far below)."""
-AHEAD_FIXTURES = frozenset({"server", "target", "launcher", "session_launcher"})
+AHEAD_FIXTURES = frozenset({"server", "target", "launcher"})
 """The fixtures a case may ask for and still run ahead in a thread (the plugin provides them there)."""
 
 
@@ -639,9 +640,7 @@ def target_process(
     state = _state(request)
     workdir = conformance_workdir / target.id
     workdir.mkdir(parents=True, exist_ok=True)
-    process = ServerProcess(
-        target, app=f"{APP_MODULE}:app", workdir=workdir, timeouts=state.timeouts, bind=state.bind_for(target)
-    )
+    process = _shared_server(state, target, workdir, "server")
     state.processes[target.id] = process
     try:
         process.start()
@@ -681,6 +680,18 @@ def server(request: pytest.FixtureRequest, target: Target, target_process: Serve
         # of the control path; a hung server makes this cell and its remaining ones `error` at once.
         target_process.require_responsive(_state(request).timeouts.request)
     _require_alive(target_process)
+
+
+def _shared_server(state: RunState, target: Target, workdir: Path, label: str) -> ServerProcess:
+    """A process of the target serving the catalogue's app, as the run binds it (not started)."""
+    return ServerProcess(
+        target,
+        app=f"{APP_MODULE}:app",
+        workdir=workdir,
+        timeouts=state.timeouts,
+        bind=state.bind_for(target),
+        label=label,
+    )
 
 
 def _require_alive(process: ServerProcess) -> None:
@@ -738,7 +749,7 @@ def _session_launcher(state: RunState, target: Target, path: Path) -> Launcher:
 #
 # Once a target's shared server has served one case the ordinary way (so a target that dies
 # or hangs from the start costs what it always did), every later case of that target that
-# needs nothing but the shared server, the target and a launcher (its own or the session's)
+# needs nothing but the shared server, the target and a launcher of its own
 # runs in a thread ahead of pytest's loop (asgi_conformance.concurrency). The thread does what
 # the fixtures would, at the time the case runs: the liveness check before, the probe after a
 # cell that did not pass, the launcher's stop; pytest's phases replay each phase's exception
@@ -819,18 +830,14 @@ def _start_ahead(item: pytest.Item, state: RunState) -> None:
         shared = _session_launcher(state, target, process.workdir)
         dedicated.start(shared, names, functools.partial(ahead.call, target.id))
 
-    # Two chains, each run in turn, in its order, in one thread:
-    # - ``alone`` cases observe a server process as a whole (its log): they share a second
-    #   process of the target that no other case touches (``_quiet_process``);
-    # - cases that take the session launcher itself share its dedicated processes, whose
-    #   state each may change.
+    # ``alone`` cases observe a server process as a whole (its log): they share a second
+    # process of the target that no other case touches (``_quiet_process``), in turn, in their
+    # order, in one thread.
     def chain(i: pytest.Item) -> str | None:
-        if _is_alone(i):
-            return "alone"
-        return "session_launcher" if "session_launcher" in _case_args(i) else None
+        return "alone" if _is_alone(i) else None
 
     # What is likely to take longest goes first, so none is left to finish last (the sort is
-    # stable: a chain keeps its order): the chains and the cases that wait out a server's own
+    # stable: a chain keeps its order): the chain and the cases that wait out a server's own
     # timeout; then the cases that start processes of their own; then the wire-level and
     # WebSocket cases, where a server that does not answer (malformed input, a WebSocket
     # feature it lacks) leaves the case to its deadline.
@@ -852,15 +859,7 @@ def _quiet_process(state: RunState, target: Target) -> ServerProcess:
     with state.lock:
         found = state.quiet.get(target.id)
         if found is None:
-            shared = state.processes[target.id]
-            process = ServerProcess(
-                target,
-                app=f"{APP_MODULE}:app",
-                workdir=shared.workdir,
-                timeouts=state.timeouts,
-                bind=state.bind_for(target),
-                label="quiet-server",
-            )
+            process = _shared_server(state, target, state.processes[target.id].workdir, "quiet-server")
             try:
                 process.start()
                 found = process
@@ -897,8 +896,6 @@ def _run_ahead(state: RunState, item: pytest.Item) -> Outcome:
                     values[name] = target
                 elif name == "launcher":
                     launcher = values[name] = _new_launcher(state, target, process.workdir)
-                elif name == "session_launcher":
-                    values[name] = _session_launcher(state, target, process.workdir)
                 else:
                     assert callspec is not None
                     values[name] = callspec.params[name]
