@@ -916,29 +916,35 @@ class RawWebSocket(_SocketIO):
         self._note(f"> raw {_cut(data)}")
         return self._write(data)
 
-    def send_until_answer(self, data: bytes, timeout: float, chunk: int = 65536) -> int:
+    def send_until_answer(self, data: bytes, timeout: float, chunk: int = 65536, limit: float | None = None) -> int:
         """Write ``data`` in chunks, stopping early once the server sends something (or ends).
 
         For a message the server may refuse midway: it need not read the rest, and a client
-        that kept writing would block. Returns how many bytes were written.
+        that kept writing would block. ``timeout`` bounds each wait for the server to read
+        more (a large write's time grows with the machine's load, a stalled reader's does
+        not); ``limit`` (default four times ``timeout``) bounds the whole. Returns how many
+        bytes were written.
         """
         self._note(f"> {len(data)} bytes in chunks of {chunk}: {_cut(data[:40])}...")
         if self.sock is None or self._closed:
             return 0
-        deadline = Deadline(timeout)
+        overall = Deadline(4 * timeout if limit is None else limit)
+        stall = Deadline(timeout)
         written = 0
-        while written < len(data) and not deadline.expired:
-            readable, writable, _ = select.select([self.sock], [self.sock], [], deadline.remaining())
+        while written < len(data) and not stall.expired and not overall.expired:
+            wait = min(stall.remaining(), overall.remaining())
+            readable, writable, _ = select.select([self.sock], [self.sock], [], wait)
             if readable:
                 break
             if not writable:
                 continue
             try:
-                self.sock.settimeout(max(deadline.remaining(), 0.001))
+                self.sock.settimeout(max(min(stall.remaining(), overall.remaining()), 0.001))
                 written += self.sock.send(data[written : written + chunk])
             except OSError as exc:
                 self._note(f"> writing stopped: {type(exc).__name__}")
                 break
+            stall = Deadline(timeout)
         self._note(f"> wrote {written} of {len(data)} bytes")
         return written
 

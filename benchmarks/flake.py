@@ -62,6 +62,11 @@ def cells(data: dict[str, Any]) -> dict[Cell, tuple[str, str]]:
     }
 
 
+def messages(data: dict[str, Any]) -> dict[Cell, str]:
+    """(target, scenario) -> the cell's message (why it failed or errored), where it has one."""
+    return {(r["target"], r["scenario"]): str(r["message"])[:300] for r in data["results"] if r.get("message")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10, help="how many runs (default 10)")
@@ -76,6 +81,7 @@ def main() -> int:
         parser.error("--runs must be at least 2")
     targets = args.target or ["all"]
     runs: list[dict[Cell, tuple[str, str]]] = []
+    why: list[dict[Cell, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.runs):
             out = Path(tmp) / f"run{n}.json"
@@ -83,7 +89,9 @@ def main() -> int:
             if not out.exists():
                 print(f"run {n + 1}: no results written (wall {wall:.1f}s)")
                 return 2
-            runs.append(cells(json.loads(out.read_text())))
+            data = json.loads(out.read_text())
+            runs.append(cells(data))
+            why.append(messages(data))
             print(f"run {n + 1}/{args.runs}: {len(runs[-1])} cells, wall {wall:.1f}s", flush=True)
     first = runs[0]
     changed: dict[Cell, list[tuple[str, str] | None]] = {}
@@ -97,6 +105,8 @@ def main() -> int:
         print(f"  {target} {scenario}:")
         for n, value in enumerate(seen, 1):
             print(f"    run {n}: {value[0] if value else 'missing'} {value[1] if value else ''}")
+            if value and value[0] in ("fail", "error") and (target, scenario) in why[n - 1]:
+                print(f"      why: {why[n - 1][(target, scenario)]}")
     return 1 if changed else 0
 
 

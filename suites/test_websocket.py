@@ -1939,9 +1939,10 @@ def _sent_by_app(server: Server, *steps: Step) -> tuple[list[Event], dict[str, A
     events: list[Event] = []
     with _ws(server) as ws:
         _accept(ws, path)
-        deadline = Deadline(server.timeouts.event)
-        while True:
-            got = ws.receive(deadline.remaining())
+        # Each message within its own deadline (a 1 MiB message from a slow server on a busy
+        # machine may take a while), at most one more message than the app sends.
+        for _ in range(len(steps) + 2):
+            got = ws.receive(server.timeouts.event)
             events.append(got)
             if not isinstance(got, Text | Binary):
                 break
@@ -2057,6 +2058,7 @@ def test_send_large(server: Server) -> None:
     wanted: list[str | bytes] = [(pattern * (n // len(pattern) + 1))[:n] for n in SIZES]
     wanted.append((pattern * (1024 * 1024 // len(pattern) + 1))[: 1024 * 1024].decode())
     got = _messages(events)
+    note(f"after {len(got)} messages: {describe(events[-1])}")
     bad = [f"message {i} ({len(w)})" for i, w in enumerate(wanted) if i >= len(got) or got[i] != w]
     big = got[len(wanted)] if len(got) > len(wanted) else None
     shown = "intact" if big == (pattern * (BIG // len(pattern) + 1))[:BIG] else "lost" if big is None else "altered"
@@ -2577,7 +2579,7 @@ def test_disconnect_abnormal(server: Server) -> None:
 
 @scenario(
     "ws.disconnect.server_initiated",
-    "after the app's close, receive() returns websocket.disconnect (code recorded)",
+    "after the app's close, receive() returns websocket.disconnect (code noted)",
     level=MUST,
     spec="www › Disconnect",
     requires=WS,
@@ -2594,7 +2596,11 @@ def test_disconnect_server_initiated(server: Server) -> None:
         note(f"the client saw {describe(end)}")
     found = _final(server, token, 2 * server.timeouts.event)
     event = _step(found, 3).get("event")
-    record(f"{event.get('type')} {event.get('code')}" if isinstance(event, dict) else "nothing")
+    # The code is noted, not recorded: it depends on timing (1006 from a server that gave up
+    # waiting for the client's close reply, e.g. autobahn's 1 s close handshake timeout).
+    if isinstance(event, dict):
+        note(f"the disconnect's code: {event.get('code')}")
+    record(str(event.get("type")) if isinstance(event, dict) else "nothing")
     check(
         isinstance(event, dict) and event.get("type") == "websocket.disconnect",
         "receive() after the app's close did not return websocket.disconnect",
@@ -2944,13 +2950,6 @@ PING_INTERVAL = 0.5
 """The ping interval a keepalive case configures (targets whose option takes whole seconds get 1)."""
 
 
-def _ping_bucket(seconds: float) -> str:
-    for limit in (1.0, 4.0):
-        if seconds <= limit:
-            return f"ping within {limit:g} s"
-    return f"ping after more than {4:g} s"
-
-
 @scenario(
     "ws.ping.keepalive",
     "the server pings an idle WebSocket client when a ping interval is configured",
@@ -2963,8 +2962,8 @@ def _ping_bucket(seconds: float) -> str:
 def test_ping_keepalive(launcher: Launcher) -> None:
     """Needs a ping-interval option (``Target.ws_ping_args``). A dedicated process with the interval
     set to 0.5 s (1 s for options that take whole seconds); the client stays idle on an accepted
-    connection and waits (``timeouts.event``) for the first ping. The time bucket is measured from
-    sending the handshake."""
+    connection and waits (``timeouts.event``) for the first ping. Its time, from sending the
+    handshake, is noted."""
     target = launcher.target
     if not target.ws_ping_args:
         unsupported(f"{target.id} has no WebSocket ping-interval option the harness knows of")
@@ -2985,7 +2984,8 @@ def test_ping_keepalive(launcher: Launcher) -> None:
                 break
             if got.opcode == 0x9:
                 elapsed = time.monotonic() - started
-                record(_ping_bucket(elapsed))
+                # The time is noted, not recorded: on a loaded machine it drifts past any bucket.
+                record("ping received")
                 note(f"first ping after {elapsed:.2f} s (payload {got.payload[:40]!r})")
                 raw.write(_frame(0x8, struct.pack("!H", 1000)))
                 return
