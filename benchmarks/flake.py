@@ -63,8 +63,13 @@ def cells(data: dict[str, Any]) -> dict[Cell, tuple[str, str]]:
 
 
 def messages(data: dict[str, Any]) -> dict[Cell, str]:
-    """(target, scenario) -> the cell's message (why it failed or errored), where it has one."""
-    return {(r["target"], r["scenario"]): str(r["message"])[:300] for r in data["results"] if r.get("message")}
+    """(target, scenario) -> why a cell failed or errored: its message and first notes, shortened."""
+    found = {}
+    for r in data["results"]:
+        if r["verdict"] in ("fail", "error"):
+            parts = [str(r.get("message") or "")[:300], *(str(n)[:200] for n in (r.get("notes") or [])[:3])]
+            found[(r["target"], r["scenario"])] = " | ".join(p for p in parts if p)
+    return found
 
 
 def main() -> int:

@@ -747,9 +747,18 @@ def test_server_drops_tcp_first(server: Server) -> None:
         observed=_end_value(end),
         level=MUST,
     )
-    value = {Closed: "server closed TCP", Reset: "server reset TCP", Timeout: "TCP left open"}.get(
-        type(end), _end_value(end)
+    # FIN or RST is noted, not recorded: a server that gives up waiting for the client's
+    # close reply (autobahn: after 1 s) ends TCP the other way, and when the reply comes
+    # depends on the machine's load.
+    value = (
+        "server closed TCP"
+        if isinstance(end, Closed | Reset)
+        else "TCP left open"
+        if isinstance(end, Timeout)
+        else _end_value(end)
     )
+    if isinstance(end, Closed | Reset):
+        note(f"the server ended TCP with a {'FIN' if isinstance(end, Closed) else 'RST'}")
     record(value)
     check(
         isinstance(end, Closed | Reset),
