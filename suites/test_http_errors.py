@@ -481,8 +481,8 @@ def test_shutdown_inflight(launcher: Launcher) -> None:
         if isinstance(early, client.Closed | client.Reset):
             during += f", the held connection {shown(early)}"
         process.journal.open_gate(stream)
-        pending = isinstance(early, client.Progress | client.Timeout)  # else it is how the request ended
-        outcome = conn.response(timeout=t.request) if pending else early
+        # A head or nothing yet: read on. Anything else is how the request ended.
+        outcome = conn.response(timeout=t.request) if isinstance(early, client.Progress | client.Timeout) else early
     end = process.journal.wait_for(stream, lambda r: r.get("kind") == "end", t.hold if exited_early else t.event)
     stop = finish_stop(process, sig.name)
     how = end.get("how") if end is not None else "no end record (process gone)"
