@@ -72,6 +72,18 @@ def messages(data: dict[str, Any]) -> dict[Cell, str]:
     return found
 
 
+def changed_cells(runs: list[dict[Cell, tuple[str, str]]]) -> dict[Cell, list[tuple[str, str] | None]]:
+    """Every cell whose (verdict, observed) differs in some run from the first, or is missing
+    from some run: its value in each run (None where missing), in cell order."""
+    first = runs[0]
+    changed: dict[Cell, list[tuple[str, str] | None]] = {}
+    for key in sorted(set().union(*runs)):
+        seen = [run.get(key) for run in runs]
+        if any(value != first.get(key) for value in seen):
+            changed[key] = seen
+    return changed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10, help="how many runs (default 10)")
@@ -99,11 +111,7 @@ def main() -> int:
             why.append(messages(data))
             print(f"run {n + 1}/{args.runs}: {len(runs[-1])} cells, wall {wall:.1f}s", flush=True)
     first = runs[0]
-    changed: dict[Cell, list[tuple[str, str] | None]] = {}
-    for key in sorted(set().union(*runs)):
-        seen = [run.get(key) for run in runs]
-        if any(value != first.get(key) for value in seen):
-            changed[key] = seen
+    changed = changed_cells(runs)
     load = "with the other core busy" if args.busy else "idle"
     print(f"{args.runs} runs ({load}): {len(first)} cells, {len(changed)} changed")
     for (target, scenario), seen in changed.items():
