@@ -64,14 +64,24 @@ class RunAhead(Generic[Item]):
     started and waits for what has, so the server is stopped only once no case uses it.
     Items that share a chain (``submit``'s ``chain``) run one after another in one thread, in
     the order given: cases that observe one dedicated process in turn.
+
+    With ``waiting`` threads, the units ``submit``'s ``waits`` picks (cases that wait out a
+    server's own timeout, most of their time asleep) and the tasks given to ``call`` run in a
+    lane of their own: they do not hold back the ``workers`` that run the other cases, and
+    those can stay few. On a busy machine, many cases at once each wait long for a core, and
+    a wait for an event that was met at low concurrency can run out.
     """
 
-    def __init__(self, workers: int, run: Callable[[Item], Outcome]) -> None:
+    def __init__(self, workers: int, run: Callable[[Item], Outcome], waiting: int = 0) -> None:
         if workers < 2:
             raise ValueError("running ahead needs at least 2 workers")
+        if waiting < 0:
+            raise ValueError("waiting threads cannot be negative")
         self.workers = workers
+        self.waiting = waiting
         self._run = run
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._waiting_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: dict[int, tuple[str, concurrent.futures.Future[Outcome]]] = {}
         self._tasks: dict[str, list[concurrent.futures.Future[object]]] = {}
         self._started: set[str] = set()
@@ -80,11 +90,18 @@ class RunAhead(Generic[Item]):
     def started(self, group: str) -> bool:
         return group in self._started
 
-    def submit(self, group: str, items: Iterable[Item], chain: Callable[[Item], str | None] | None = None) -> int:
+    def submit(
+        self,
+        group: str,
+        items: Iterable[Item],
+        chain: Callable[[Item], str | None] | None = None,
+        waits: Callable[[Item], bool] | None = None,
+    ) -> int:
         """Run ``items`` (in this order) as threads come free; a group is submitted once.
 
         Items for which ``chain`` gives the same name form one unit, placed where its first
-        item is, and run in order in one thread."""
+        item is, and run in order in one thread. A unit whose first item ``waits`` picks runs
+        in the waiting lane (when there is one)."""
         with self._lock:
             if group in self._started:
                 return 0
@@ -104,19 +121,29 @@ class RunAhead(Generic[Item]):
                     chains[name] = [(item, future)]
                     units.append(chains[name])
             for unit in units:
-                pool.submit(self._run_unit, unit)
+                waiting = waits is not None and self.waiting > 0 and waits(unit[0][0])
+                (self._ensure_waiting_pool() if waiting else pool).submit(self._run_unit, unit)
             return sum(len(unit) for unit in units)
 
     def call(self, group: str, task: Callable[[], object]) -> None:
-        """Run ``task`` in the pool (before what is submitted after it); ``drain(group)`` waits
-        for it too. For work a group's cases will need, not a case itself."""
+        """Run ``task`` in the pool (the waiting lane, when there is one), before what is
+        submitted after it; ``drain(group)`` waits for it too. For work a group's cases will
+        need (a dedicated server's run), not a case itself."""
         with self._lock:
-            self._tasks.setdefault(group, []).append(self._ensure_pool().submit(task))
+            pool = self._ensure_waiting_pool() if self.waiting > 0 else self._ensure_pool()
+            self._tasks.setdefault(group, []).append(pool.submit(task))
 
     def _ensure_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="asgi-conformance")
         return self._pool
+
+    def _ensure_waiting_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._waiting_pool is None:
+            self._waiting_pool = concurrent.futures.ThreadPoolExecutor(
+                self.waiting, thread_name_prefix="asgi-conformance-waiting"
+            )
+        return self._waiting_pool
 
     def _run_unit(self, unit: list[tuple[Item, concurrent.futures.Future[Outcome]]]) -> None:
         for item, future in unit:
@@ -165,10 +192,11 @@ class RunAhead(Generic[Item]):
     def close(self) -> None:
         """Cancel everything not started and wait for the cases in progress (each is bounded)."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            pools = [p for p in (self._pool, self._waiting_pool) if p is not None]
+            self._pool = self._waiting_pool = None
             for _, future in self._futures.values():
                 future.cancel()
-        if pool is not None:
+        for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
 

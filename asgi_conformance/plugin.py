@@ -92,7 +92,10 @@ CELL_KEY = pytest.StashKey[Cell]()
 TOKEN_KEY = pytest.StashKey[Any]()
 CALL_VERDICT_KEY = pytest.StashKey[Verdict]()
 AHEAD_KEY = pytest.StashKey[Outcome]()
-DEFAULT_CONCURRENCY = 24
+DEFAULT_CONCURRENCY = 12
+WAITING_LANE = 16
+"""Threads for the cases that wait out a server's own timeout (declared ``waits``), the ``alone``
+chain and the dedicated runs: a lane of their own beside ``--conformance-concurrency``'s."""
 AHEAD_WAIT_S = 600.0
 """How long pytest's loop waits for a case running ahead (each of its own waits is bounded far below)."""
 AHEAD_FIXTURES = frozenset({"server", "target", "launcher"})
@@ -218,8 +221,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help=f"Run up to N cases of a target side by side (threads; default {DEFAULT_CONCURRENCY}); 1 runs one "
-        "case at a time. Under pytest-xdist each worker runs its cases one at a time",
+        help=f"Run up to N cases of a target side by side (threads; default {DEFAULT_CONCURRENCY}, plus "
+        f"{WAITING_LANE} for the cases that wait out a server's own timeout); 1 runs one case at a time. "
+        "Under pytest-xdist each worker runs its cases one at a time",
     )
     group.addoption(
         "--conformance-dir",
@@ -414,7 +418,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _interrupt_on_sigterm()
     if state.concurrency > 1 and not hasattr(config, "workerinput"):
         # (An xdist worker is handed its items one batch at a time, so it cannot run ahead.)
-        state.ahead = RunAhead(state.concurrency, functools.partial(_run_ahead, state))
+        state.ahead = RunAhead(state.concurrency, functools.partial(_run_ahead, state), waiting=WAITING_LANE)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from;
         # with --scenario, only the files of the areas those IDs name are collected.
@@ -850,7 +854,7 @@ def _start_ahead(item: pytest.Item, state: RunState) -> None:
         return 2 if declared.id.startswith(("wire.", "ws.")) else 3
 
     chosen.sort(key=rank)
-    ahead.submit(target.id, chosen, chain=chain)
+    ahead.submit(target.id, chosen, chain=chain, waits=lambda i: rank(i) == 0)
 
 
 def _quiet_process(state: RunState, target: Target) -> ServerProcess:

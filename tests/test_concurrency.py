@@ -185,3 +185,45 @@ def test_a_task_runs_in_the_pool_and_drain_waits_for_it() -> None:
     timer.join(WAIT)
     assert done == ["task"]
     ahead.close()
+
+
+def test_waiting_cases_and_tasks_have_a_lane_of_their_own() -> None:
+    """Two workers, both held by ordinary items until a waiting item and a task have run: that
+    only happens if those run in the waiting lane, beside the workers."""
+    lane_ran = threading.Barrier(4, timeout=WAIT)  # o1, o2, the waiting item, the task
+    threads: dict[str, str] = {}
+
+    def run(item: str) -> Outcome:
+        threads[item] = threading.current_thread().name
+        lane_ran.wait()
+        return Outcome()
+
+    ahead: RunAhead[str] = RunAhead(2, run, waiting=2)
+    ahead.call("target", lambda: (threads.setdefault("task", threading.current_thread().name), lane_ran.wait()))
+    items = ["o1", "o2", "w"]
+    assert ahead.submit("target", items, waits=lambda i: i == "w") == 3
+    for item in items:
+        assert ahead.take(item, WAIT).errors == {}
+    ahead.drain("target", WAIT)
+    assert "waiting" in threads["w"]
+    assert "waiting" in threads["task"]
+    assert "waiting" not in threads["o1"]
+    assert "waiting" not in threads["o2"]
+    ahead.close()
+
+
+def test_without_a_waiting_lane_every_item_shares_the_workers() -> None:
+    threads: list[str] = []
+
+    def run(item: str) -> Outcome:
+        threads.append(threading.current_thread().name)
+        return Outcome()
+
+    ahead: RunAhead[str] = RunAhead(2, run)
+    assert ahead.submit("target", ["a", "w"], waits=lambda i: i == "w") == 2
+    for item in ("a", "w"):
+        assert ahead.take(item, WAIT).errors == {}
+    assert not any("waiting" in name for name in threads)
+    with pytest.raises(ValueError, match="negative"):
+        RunAhead(2, run, waiting=-1)
+    ahead.close()
