@@ -4,8 +4,8 @@ Rules (each learnt the hard way, see DESIGN.md):
 
 * own process group (``start_new_session``), so the whole tree can be ended;
 * output to a log file, never an undrained pipe (uvicorn stalled after 256 requests);
-* bind by pre-bound socket (``pass_fds``), by a port chosen here (retried if taken),
-  or by a Unix socket, as the adapter allows;
+* bind by pre-bound socket (``pass_fds``), by a port chosen here (retried if taken, never
+  given to two servers), or by a Unix socket, as the adapter allows;
 * ready = a real HTTP request to the control path answered 200, never a TCP connect
   (a pre-bound socket accepts connects before the server runs);
 * stop = the adapter's signal to the leader (SIGTERM to hypercorn's whole group loses
@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -440,8 +441,26 @@ def _wait_group_gone(pgid: int, seconds: float) -> tuple[int, ...]:
         pause = min(pause * 2, 0.05)
 
 
+_GIVEN_PORTS: set[int] = set()
+_GIVEN_PORTS_LOCK = threading.Lock()
+_PORT_PICKS = 64
+"""How many ports the kernel may offer before one not given out yet is taken anyway."""
+
+
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free loopback port, never one this process gave a server before.
+
+    A server that binds with SO_REUSEPORT (granian) shares a port with another such server
+    instead of failing to bind: the kernel then spreads connections over both. Launches run
+    side by side, so the kernel may offer a port that was just given to a server that has not
+    bound it yet; a port is therefore handed out once per harness process."""
+    port = 0
+    for _ in range(_PORT_PICKS):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        with _GIVEN_PORTS_LOCK:
+            if port not in _GIVEN_PORTS:
+                _GIVEN_PORTS.add(port)
+                return port
+    return port

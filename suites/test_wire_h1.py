@@ -1882,14 +1882,21 @@ def test_resp_field_syntax(server: Server) -> None:
     impact="interop",
 )
 def test_resp_server_errors_well_formed(server: Server) -> None:
-    """Rejections of a missing Host, a bad Content-Length and a 100 KiB target."""
+    """Rejections of a missing Host, a bad Content-Length and a 100 KiB target (paced, as in
+    wire.h1.target.too_long: whether a parser takes or refuses it can depend on how much of
+    it one read returned)."""
     seen = []
-    for name, data in [
-        ("no-host", b"GET /echo/x HTTP/1.1\r\n\r\n"),
-        ("bad-cl", b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n"),
-        ("long-target", b"GET /" + b"a" * 102_400 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    for name, data, paced in [
+        ("no-host", b"GET /echo/x HTTP/1.1\r\n\r\n", False),
+        ("bad-cl", b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", False),
+        ("long-target", b"GET /" + b"a" * 102_400 + b" HTTP/1.1\r\nHost: x\r\n\r\n", True),
     ]:
-        outcome = server.raw(data)
+        if paced:
+            with server.connection() as conn:
+                conn.send_paced(data, PIECE, server.timeouts.event, settle=server.timeouts.hold)
+                outcome = conn.response()
+        else:
+            outcome = server.raw(data)
         seen.append(f"{name}={_short(outcome)}")
         check(
             not isinstance(outcome, wire.Malformed | wire.Timeout),

@@ -79,6 +79,36 @@ def test_sigterm_ignored_with_children_is_killed_as_a_group(tmp_path: Path, run_
     assert processes_tagged(run_token) == []
 
 
+def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel may offer a port again before the server it was given to has bound it; a
+    server with SO_REUSEPORT would then share it with the next one (granian does)."""
+    import asgi_conformance.process as process_module
+
+    offered = iter([61_001, 61_001, 61_001, 61_002])
+
+    class Offering:
+        """Just enough of a socket: its bind(0) gets the next offered port."""
+
+        def __init__(self, *args: object) -> None:
+            self.port = 0
+
+        def __enter__(self) -> Offering:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def bind(self, address: tuple[str, int]) -> None:
+            self.port = next(offered)
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(process_module, "_GIVEN_PORTS", set())
+    monkeypatch.setattr("asgi_conformance.process.socket.socket", Offering)
+    assert [process_module._free_port(), process_module._free_port()] == [61_001, 61_002]
+
+
 def test_port_already_taken_is_retried(tmp_path: Path, run_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import asgi_conformance.process as process_module
 
