@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import errno
+import json
 import math
 import os
 import signal
@@ -248,12 +249,23 @@ class ServerProcess:
                 timeout=min(1.0 * self.timeouts.scale, max(deadline.remaining(), 0.05)),
                 record=False,
             )
-            if isinstance(last, client.Response) and last.status == 200:
+            if isinstance(last, client.Response) and last.status == 200 and not self._answered_by_another(last):
                 if self.ready_after is None:
                     self.ready_after = time.monotonic() - self.started_at
                 return "ready", last
             time.sleep(min(pause, deadline.remaining()))  # poll interval, bounded by the deadline
             pause = min(pause * 2, 0.1)
+
+    def _answered_by_another(self, response: client.Response) -> bool:
+        """True when the readiness answer names another launch's journal: a server of another
+        run (another harness process on this machine) holds the port we chose, and ours has
+        not bound it (it will exit with "address already in use", and the port is retried)."""
+        try:
+            found = json.loads(response.body)
+        except ValueError:
+            return False
+        journal = found.get("journal") if isinstance(found, dict) else None
+        return isinstance(journal, str) and journal != str(self.journal_dir)
 
     def require_responsive(self, seconds: float) -> None:
         """Return if the server answers its control path within ``seconds``; else raise

@@ -169,3 +169,31 @@ def test_log_slices(tmp_path: Path, run_token: str) -> None:
         assert "slice-marker" not in process.log_slice(0)[:offset]
     finally:
         process.stop()
+
+
+def test_a_readiness_answer_from_another_launch_is_not_ours(tmp_path: Path, run_token: str) -> None:
+    """Another harness process on the machine may have given the same port to its server: the
+    readiness answer names the journal of the launch that answered, and only ours counts."""
+    import json
+
+    ours = ServerProcess(
+        BUILTIN_TARGETS["uvicorn-h11"], app="asgi_conformance.apps.serve:app", workdir=tmp_path, timeouts=Timeouts()
+    )
+
+    def answer(body: dict[str, object]) -> client.Response:
+        return client.Response(200, b"OK", b"1.1", (), json.dumps(body).encode())
+
+    assert ours._answered_by_another(answer({"pid": 1, "journal": "/elsewhere/journal"}))
+    assert not ours._answered_by_another(answer({"pid": 1, "journal": str(ours.journal_dir)}))
+    assert not ours._answered_by_another(answer({"pid": 1}))  # an app that does not say
+    assert not ours._answered_by_another(client.Response(200, b"OK", b"1.1", (), b"not json"))
+    try:
+        ours.start()
+        assert ours.address is not None
+        ready = client.exchange(
+            ours.address, client.build_request("GET", "/__asgi_conformance__/ready"), timeout=5.0, record=False
+        )
+        assert isinstance(ready, client.Response)
+        assert json.loads(ready.body)["journal"] == str(ours.journal_dir)
+    finally:
+        ours.stop()

@@ -31,7 +31,7 @@ import os
 import threading
 from typing import Any
 
-from . import aio, routes
+from . import aio, journal, routes
 from .lifespan import HANDLERS, LifespanStash, Message, Receive, Scope, Send
 from .typedjson import dumps, encode
 
@@ -85,7 +85,10 @@ class Catalogue:
     async def control(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         await read_body(receive)
         if name == "ready":
-            await respond(send, 200, {"pid": os.getpid(), "lifespan_calls": self.stash.calls})
+            # The journal directory names the launch: a harness that gave this port to another
+            # server too (another run on the machine) can tell which one answered.
+            identity = {"pid": os.getpid(), "journal": journal.directory(), "lifespan_calls": self.stash.calls}
+            await respond(send, 200, identity)
         elif name == "lifespan":
             await respond(send, 200, self.stash.snapshot())
         elif name.startswith("lifespan-state-set/") and self.stash.state is not None:

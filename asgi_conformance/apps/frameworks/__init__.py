@@ -344,7 +344,7 @@ class TopLevel:
         path = scope.get("path")
         if scope.get("type") == "http" and isinstance(path, str) and CONTROL_PREFIX in path:
             await _drain(receive)
-            await respond_json(send, 200, {"framework": self.served.framework.name})
+            await respond_json(send, 200, {"framework": self.served.framework.name, "journal": journal.directory()})
             return None
         return await self.served(scope, receive, send)
 
