@@ -916,19 +916,18 @@ class RawWebSocket(_SocketIO):
         self._note(f"> raw {_cut(data)}")
         return self._write(data)
 
-    def send_until_answer(self, data: bytes, timeout: float, chunk: int = 65536, limit: float | None = None) -> int:
+    def send_until_answer(self, data: bytes, timeout: float, chunk: int = 65536) -> int:
         """Write ``data`` in chunks, stopping early once the server sends something (or ends).
 
         For a message the server may refuse midway: it need not read the rest, and a client
         that kept writing would block. ``timeout`` bounds each wait for the server to read
         more (a large write's time grows with the machine's load, a stalled reader's does
-        not); ``limit`` (default four times ``timeout``) bounds the whole. Returns how many
-        bytes were written.
+        not); four times ``timeout`` bounds the whole. Returns how many bytes were written.
         """
         self._note(f"> {len(data)} bytes in chunks of {chunk}: {_cut(data[:40])}...")
         if self.sock is None or self._closed:
             return 0
-        overall = Deadline(4 * timeout if limit is None else limit)
+        overall = Deadline(4 * timeout)
         stall = Deadline(timeout)
         written = 0
         while written < len(data) and not stall.expired and not overall.expired:
@@ -939,7 +938,7 @@ class RawWebSocket(_SocketIO):
             if not writable:
                 continue
             try:
-                self.sock.settimeout(max(min(stall.remaining(), overall.remaining()), 0.001))
+                self.sock.settimeout(max(wait, 0.001))
                 written += self.sock.send(data[written : written + chunk])
             except OSError as exc:
                 self._note(f"> writing stopped: {type(exc).__name__}")
