@@ -118,6 +118,9 @@ class Response:
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
     informational: tuple[int, ...] = ()
+    reset: bool = False
+    """The body ran to the connection's end (no length, not chunked) and that end was a reset,
+    not a close: the head is whole, the body may be cut short."""
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -170,7 +173,8 @@ class Progress:
 def describe(outcome: object) -> str:
     """A short human description of an outcome, for messages and traces."""
     if isinstance(outcome, Response):
-        return f"response {outcome.status} ({len(outcome.body)} body bytes)"
+        ended = ", ended by a reset" if outcome.reset else ""
+        return f"response {outcome.status} ({len(outcome.body)} body bytes{ended})"
     if isinstance(outcome, Malformed):
         return f"malformed response ({outcome.error})"
     if isinstance(outcome, Refused):
@@ -228,6 +232,26 @@ class _Partial:
             body=bytes(self.body),
             informational=tuple(self.informational),
         )
+
+    def response(self, *, reset: bool = False) -> Response:
+        """The whole response (its end seen, or a reset where a close would have ended it)."""
+        head = self.head
+        assert head is not None
+        return Response(
+            status=head.status_code,
+            reason=bytes(head.reason),
+            http_version=bytes(head.http_version),
+            headers=tuple((bytes(k), bytes(v)) for k, v in head.headers.raw_items()),
+            body=bytes(self.body),
+            informational=tuple(self.informational),
+            reset=reset,
+        )
+
+
+def _close_delimited(head: h11.Response) -> bool:
+    """The body of this head runs to the connection's end: it has no length and is not chunked."""
+    names = {bytes(k).lower() for k, _ in head.headers.raw_items()}
+    return b"content-length" not in names and b"transfer-encoding" not in names
 
 
 @dataclass
@@ -410,6 +434,10 @@ class Connection:
                     self._pending = partial
                     return Timeout(bytes(partial.received))
                 except ConnectionResetError:
+                    if partial.head is not None and _close_delimited(partial.head):
+                        # A server that closes with bytes unread resets: the answer it wrote
+                        # first stands (RFC 9112 §9.6), whether or not the reset beat our read.
+                        return partial.response(reset=True)
                     return Reset(bytes(partial.received))
                 except OSError as exc:
                     return Malformed(f"{type(exc).__name__}: {exc}", bytes(partial.received))
@@ -430,16 +458,7 @@ class Connection:
             elif isinstance(event, h11.Data):
                 partial.body += event.data
             elif isinstance(event, h11.EndOfMessage):
-                head = partial.head
-                assert head is not None
-                return Response(
-                    status=head.status_code,
-                    reason=bytes(head.reason),
-                    http_version=bytes(head.http_version),
-                    headers=tuple((bytes(k), bytes(v)) for k, v in head.headers.raw_items()),
-                    body=bytes(partial.body),
-                    informational=tuple(partial.informational),
-                )
+                return partial.response()
             elif isinstance(event, h11.ConnectionClosed):
                 return Closed(bytes(partial.received))
 

@@ -650,8 +650,10 @@ def test_chunk_extensions_ignored(server: Server) -> None:
     impact="hang",
 )
 def test_chunk_extension_limit(server: Server) -> None:
-    """A server "ought to" cap it; recorded. If accepted, the app sees exactly the 5 bytes."""
-    _judge(server, [Payload("64KiB", _chunked(b"5;x=" + b"a" * 65536), EITHER, body=5)])
+    """A server "ought to" cap it; recorded. If accepted, the app sees exactly the 5 bytes.
+    Paced like ``wire.h1.field.too_large``: sent whole, a parser that caps only an incomplete
+    line (h11) took or refused the extension by how the kernel split the write."""
+    _judge(server, [Payload("64KiB", _chunked(b"5;x=" + b"a" * 65536), EITHER, body=5, paced=PIECE)])
 
 
 @scenario(

@@ -100,6 +100,33 @@ def test_reset(serve: Callable[[Script], client.Address]) -> None:
     assert isinstance(outcome, client.Reset)
 
 
+def _answer_then_reset(answer: bytes) -> Script:
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(answer)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    return script
+
+
+def test_reset_ending_a_close_delimited_body_keeps_the_answer(serve: Callable[[Script], client.Address]) -> None:
+    """A server that closes with bytes unread resets; a body that runs to the end is then
+    cut by the reset, not by a close, and the answer before it still counts."""
+    answer = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\nInvalid"
+    outcome = client.exchange(serve(_answer_then_reset(answer)), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Response)
+    assert (outcome.status, outcome.body, outcome.reset) == (400, b"Invalid", True)
+    assert client.describe(outcome) == "response 400 (7 body bytes, ended by a reset)"
+
+
+def test_reset_inside_a_framed_body_is_a_reset(serve: Callable[[Script], client.Address]) -> None:
+    """With a length, the reset provably cut the body short: no response."""
+    answer = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 10\r\n\r\nabc"
+    outcome = client.exchange(serve(_answer_then_reset(answer)), client.build_request("GET", "/"), timeout=5)
+    assert isinstance(outcome, client.Reset)
+    assert outcome.received.endswith(b"abc")
+
+
 def test_timeout_is_bounded(serve: Callable[[Script], client.Address]) -> None:
     done = threading.Event()
 

@@ -87,7 +87,9 @@ class References:
         workdir = Path(tempfile.mkdtemp(prefix=f"reference-{target}-", dir=self.root))
         fixed = [f"--conformance-mutant={base}"] if base else []
         results = _run(workdir, f"--target={target}", *fixed, *(f"--scenario={s}" for s in wanted))
-        return {scenario: verdict for (_, scenario), verdict in verdicts(results).items()}
+        return {
+            scenario: _with_reason(verdict, results, scenario) for (_, scenario), verdict in verdicts(results).items()
+        }
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +97,15 @@ def reference_verdicts(tmp_path_factory: pytest.TempPathFactory) -> References:
     shared = "PYTEST_XDIST_WORKER" in os.environ
     base = tmp_path_factory.getbasetemp()
     return References(base.parent if shared else base, shared)
+
+
+def _with_reason(verdict: str, results: dict[str, Any], scenario: str) -> str:
+    """A verdict as compared, followed (when it is not an OK one) by why, so that a reference
+    cell that misses a deadline under load says so in the assertion."""
+    if verdict in JUDGED_OK:
+        return verdict
+    why: dict[str, Any] = next((r for r in results["results"] if r["scenario"] == scenario), {})
+    return f"{verdict}: {str(why.get('message') or '')[:400]} {[str(n)[:200] for n in (why.get('notes') or [])[:3]]}"
 
 
 def _reference(mutant: Mutant) -> str:
