@@ -259,6 +259,7 @@ class _Job:
     args: list[str]
     json_path: Path
     log_path: Path | None
+    env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = None
     started: float = 0.0
@@ -359,7 +360,7 @@ def _interrupt_on_sigterm() -> Any:
 
 
 def cmd_run(argv: list[str], out: TextIO) -> int:
-    from .targets import TargetError, resolve
+    from .targets import NEEDS_TARGET_ENV, TargetError, resolve
 
     own, rest = _split_run_args(argv)
     problem = _check_frameworks(rest)
@@ -376,7 +377,7 @@ def cmd_run(argv: list[str], out: TextIO) -> int:
             return 4  # as pytest does for a usage error
         groups = [(t.id, [f"--target={t.id}"]) for t in chosen]
     else:
-        groups = [("run", [])]  # the conformance_targets ini option decides
+        groups = [("run", [])]  # the conformance_targets ini option decides, or the run stops
     # No test paths: `pytest --target=X` runs the packaged catalogue, with the configuration
     # (rootdir, ini file) of the current directory, as a plain pytest run would.
     workdir = Path(tempfile.mkdtemp(prefix="asgi-conformance-run-"))
@@ -394,6 +395,7 @@ def cmd_run(argv: list[str], out: TextIO) -> int:
             ],
             workdir / f"{label}.json",
             None if single else workdir / f"{label}.log",
+            None if targs or any(a.startswith("--target-cmd") for a in rest) else {**os.environ, NEEDS_TARGET_ENV: "1"},
         )
         for label, targs in groups
     ]
@@ -415,6 +417,7 @@ def cmd_run(argv: list[str], out: TextIO) -> int:
                     stdin=subprocess.DEVNULL,
                     stdout=job.log if job.log is not None else None,
                     stderr=subprocess.STDOUT if job.log is not None else None,
+                    env=job.env,
                 )
                 running.append(job)
             time.sleep(0.1)

@@ -13,6 +13,7 @@ import importlib.metadata
 import inspect
 import itertools
 import json
+import os
 import shlex
 import signal
 import threading
@@ -33,7 +34,7 @@ from .process import ServerProcess, TargetDied, TargetStartError, TargetUnrespon
 from .results import PROPERTY, ResultsCollector, render_value
 from .scenarios import AREAS, Scenario, scenario_of
 from .server import APP_MODULE, Launcher, Server
-from .targets import BindMode, Target, TargetError
+from .targets import NEEDS_TARGET_ENV, BindMode, Target, TargetError
 from .timing import Timeouts
 from .verdicts import (
     Cell,
@@ -413,6 +414,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = state
+    if not state.targets and os.environ.get(NEEDS_TARGET_ENV) and not hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            "asgi-conformance run: no target; pass --target=NAME (or --target=all), "
+            "--target-cmd='...', or set conformance_targets in the pytest ini file "
+            "(see `asgi-conformance targets`)"
+        )
     if not state.targets:
         return
     _interrupt_on_sigterm()

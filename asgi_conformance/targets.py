@@ -26,6 +26,7 @@ from typing import Literal
 __all__ = [
     "BUILTIN_TARGETS",
     "CAPABILITIES",
+    "NEEDS_TARGET_ENV",
     "BindMode",
     "Target",
     "TargetError",
@@ -33,6 +34,10 @@ __all__ = [
     "known_targets",
     "resolve",
 ]
+
+NEEDS_TARGET_ENV = "ASGI_CONFORMANCE_NEEDS_TARGET"
+"""Set by `asgi-conformance run` when given no --target: a pytest process that then resolves
+no target stops with a usage error, rather than run whatever tests its directory holds."""
 
 BindMode = Literal["fd", "port", "uds"]
 BIND_MODES: tuple[BindMode, ...] = ("fd", "port", "uds")

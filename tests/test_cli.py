@@ -71,6 +71,21 @@ def test_run_passes_arguments_to_pytest_and_returns_its_code(tmp_path: Path, run
     assert verdicts(load_results(tmp_path / "out.json")) == {("uvicorn-h11", "http.scope.type"): "pass"}
 
 
+def test_run_without_a_target_is_a_usage_error(tmp_path: Path) -> None:
+    """Not a plain pytest run of whatever tests the directory holds."""
+    (tmp_path / "test_other.py").write_text("def test_other() -> None:\n    pass\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "asgi_conformance", "run", "--no-html", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "asgi-conformance run: no target; pass --target=NAME" in proc.stderr
+    assert "test_other" not in proc.stdout
+
+
 def test_run_targets_in_parallel_then_merge_and_render(tmp_path: Path, run_token: str) -> None:
     out, html = tmp_path / "merged.json", tmp_path / "report" / "index.html"
     proc = subprocess.run(
