@@ -14,7 +14,8 @@ exact events in the query, files are made inside the server with deterministic c
 (``content(seed, size)``, computed here too) and removed when the script ends; the app's
 ``done`` journal record says what each probed ``send()`` did. HTTP/1.x replies are parsed
 here with h11 (so 1xx heads and chunked trailer sections are visible); HTTP/2 replies come
-from asgi_conformance.h2client. Waits: a reply is read until it ends (``timeouts.request``);
+from asgi_conformance.h2client. Waits: a reply is read until it ends (``timeouts.request`` per
+stall, four in all);
 one that has not ended by then is read for ``timeouts.hold`` more once the app's script has
 ended (negative evidence), and ``ext.trailers.wait_for_trailers`` watches for ``timeouts.hold``
 that the response stays open after its final body.
@@ -405,9 +406,10 @@ def exchange(
 ) -> Run:
     """Run ``steps`` over HTTP/``version`` and read the reply to its end (bounded).
 
-    The reply is read until it ends or ``timeouts.request`` passes; if it has not ended, the
-    app's ``done`` record is awaited and the reply read for ``timeouts.hold`` more (negative
-    evidence: the app is done, whatever the server sends is sent). With ``follow``, a second
+    The reply is read until it ends or ``timeouts.request`` passes with no new body byte (at
+    most four of them in all: a 5 MiB body on a busy machine keeps coming past one); if it has
+    not ended, the app's ``done`` record is awaited and the reply read for ``timeouts.hold``
+    more (negative evidence: the app is done, whatever the server sends is sent). With ``follow``, a second
     request (to the echo app) goes on the same connection and must be answered: 200 from the
     echo app, else the reply's ``detail`` says what came back instead.
     """
@@ -416,7 +418,7 @@ def exchange(
     link = open_wire(server, version) if conn is None else conn
     try:
         link.request(method, target_of(token, steps), headers)
-        reply = link.wait(_never, server.timeouts.request)
+        reply = _read_while_coming(link, server.timeouts.request, 4 * server.timeouts.request)
         server.journal.open_gate(f"ext-{token}-cleanup")
         done = done_record(server, token)
         if not reply.ended:
@@ -427,6 +429,17 @@ def exchange(
     finally:
         if own:
             link.close()
+
+
+def _read_while_coming(link: Wire, stall: float, cap: float) -> Reply:
+    """Read until the reply ends, or ``stall`` seconds pass without a new body byte, or ``cap``."""
+    deadline = Deadline(cap)
+    size = 0
+    reply = link.wait(_never, stall)
+    while not reply.ended and len(reply.body) > size and not deadline.expired:
+        size = len(reply.body)
+        reply = link.wait(_never, min(stall, deadline.remaining()))
+    return reply
 
 
 FOLLOW_OK = "the next request on the connection was answered"
