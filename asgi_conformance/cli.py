@@ -238,7 +238,8 @@ printing one line per target as it finishes (verdict counts, seconds); then merg
 results JSON and render the HTML report.
 
 options:
-  --target=NAME   a target (repeatable; 'all' = every installed built-in); see `asgi-conformance targets`
+  --target=NAME   a target (repeatable; 'all' = every installed built-in); see `asgi-conformance targets`;
+                  without it (or --target-cmd), the conformance_targets ini key names them
   --jobs=N, -j N  pytest processes at a time (default: the number of CPUs)
   --json=PATH     the merged results JSON (default: results.json beside the HTML report)
   --html=PATH     the HTML report (default: reports/index.html)
