@@ -21,6 +21,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,9 +145,17 @@ class ServerProcess:
             except TargetStartError:
                 if self.bind == "port" and attempt + 1 < _PORT_RETRIES and self._port_was_taken():
                     self.stop()
+                    self._clear_journal()
                     continue
                 self.stop()
                 raise
+
+    def _clear_journal(self) -> None:
+        """Forget what a launch that did not serve recorded: uvicorn runs the app's lifespan
+        startup, and its shutdown, around a bind that fails, and the next launch's cases
+        would read that ``lifespan.shutdown`` as their own."""
+        shutil.rmtree(self.journal_dir, ignore_errors=True)
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
 
     def _launch(self) -> None:
         self.stop_result = None  # a relaunch (port retry) must be stopped again

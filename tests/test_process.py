@@ -124,6 +124,9 @@ def test_port_already_taken_is_retried(tmp_path: Path, run_token: str, monkeypat
         process.start()
         assert process.address is not None
         assert process.address.port != taken
+        # uvicorn ran the lifespan around the failed bind; its journal is not the new launch's.
+        lifespan = process.journal.records("lifespan")
+        assert [r.get("type") for r in lifespan if r.get("kind") == "event"] == ["lifespan.startup"]
     finally:
         process.stop()
         blocker.close()
