@@ -1558,24 +1558,27 @@ def test_close_before_accept_well_formed(server: Server) -> None:
 
 @scenario(
     "ws.connect.no_reply_timeout",
-    "an app that never answers websocket.connect: what the server does within the event deadline (recorded)",
+    "an app that never answers websocket.connect: what the server does within two event deadlines (recorded)",
     level=INFO,
     spec="www › Connect (not covered)",
     requires=WS,
     impact="hang",
-    waits="the server's timeout for an app that never answers websocket.connect (up to the event deadline)",
+    waits="the server's timeout for an app that never answers websocket.connect (up to two event deadlines)",
 )
 def test_connect_no_reply_timeout(server: Server) -> None:
-    """Unspecified: recorded (no answer within ``timeouts.event``, or the answer and its time).
-    MUST: whatever the server does, it is not a 101 (the app never accepted)."""
+    """Unspecified: recorded (no answer within two ``timeouts.event``, or the answer and its
+    time). MUST: whatever the server does, it is not a 101 (the app never accepted). Two
+    deadlines, since a server's own timer is often the same 5 s (daphne's handshake timeout
+    fired at 4-5 s, and on a busy machine after one deadline)."""
     path, token = _scripted(RECEIVE, {"op": "gate", "name": "never"})
+    wait = 2 * server.timeouts.event
     with _ws(server) as ws:
         started = time.monotonic()
-        outcome = ws.handshake(path, timeout=server.timeouts.event)
+        outcome = ws.handshake(path, timeout=wait)
         elapsed = time.monotonic() - started
     server.journal.open_gate(f"{token}-never")  # let the app end
     if isinstance(outcome, Timeout):
-        record(f"no answer within {server.timeouts.event:.0f} s")
+        record(f"no answer within {wait:.0f} s")
     else:
         note(f"answered after {elapsed:.1f} s")
         record(f"{_handshake_value(outcome)} (after a delay of its own)")
