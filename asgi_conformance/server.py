@@ -92,9 +92,12 @@ class Server:
     def connection(self) -> client.Connection:
         return client.Connection(self.address, self.timeouts.request)
 
-    def raw(self, data: bytes, *, method: str | bytes | None = None) -> client.Outcome:
-        """Send ``data`` as is on a new connection; read one response."""
-        return client.exchange(self.address, data, method=method, timeout=self.timeouts.request)
+    def raw(self, data: bytes, *, method: str | bytes | None = None, timeout: float | None = None) -> client.Outcome:
+        """Send ``data`` as is on a new connection; read one response (within ``timeout``,
+        by default ``timeouts.request``)."""
+        return client.exchange(
+            self.address, data, method=method, timeout=self.timeouts.request if timeout is None else timeout
+        )
 
     def request(
         self,
@@ -105,9 +108,10 @@ class Server:
         *,
         version: str = "HTTP/1.1",
         host: str | bytes | None = "127.0.0.1",
+        timeout: float | None = None,
     ) -> client.Outcome:
         data = client.build_request(method, target, headers, body, version=version, host=host)
-        return self.raw(data, method=method)
+        return self.raw(data, method=method, timeout=timeout)
 
     def echo(
         self,

@@ -15,10 +15,9 @@ exact events in the query, files are made inside the server with deterministic c
 ``done`` journal record says what each probed ``send()`` did. HTTP/1.x replies are parsed
 here with h11 (so 1xx heads and chunked trailer sections are visible); HTTP/2 replies come
 from asgi_conformance.h2client. Waits: a reply is read until it ends (``timeouts.request`` per
-stall, four in all);
-one that has not ended by then is read for ``timeouts.hold`` more once the app's script has
-ended (negative evidence), and ``ext.trailers.wait_for_trailers`` watches for ``timeouts.hold``
-that the response stays open after its final body.
+stall, four in all); one that has not ended by then is read for ``timeouts.hold`` more once
+the app's script has ended (negative evidence), and ``ext.trailers.wait_for_trailers``
+watches for ``timeouts.hold`` that the response stays open after its final body.
 
 No built-in target offers zerocopysend or debug, and none offers trailers or early hints over
 HTTP/1.1: the harness's own tests prove those cases on fixers that implement the extension
@@ -409,9 +408,9 @@ def exchange(
     The reply is read until it ends or ``timeouts.request`` passes with no new body byte (at
     most four of them in all: a 5 MiB body on a busy machine keeps coming past one); if it has
     not ended, the app's ``done`` record is awaited and the reply read for ``timeouts.hold``
-    more (negative evidence: the app is done, whatever the server sends is sent). With ``follow``, a second
-    request (to the echo app) goes on the same connection and must be answered: 200 from the
-    echo app, else the reply's ``detail`` says what came back instead.
+    more (negative evidence: the app is done, whatever the server sends is sent). With
+    ``follow``, a second request (to the echo app) goes on the same connection and must be
+    answered: 200 from the echo app, else the reply's ``detail`` says what came back instead.
     """
     token = _token()
     own = conn is None

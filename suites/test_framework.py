@@ -387,14 +387,6 @@ def _version(text: str) -> tuple[int, int]:
 # -- file_response --------------------------------------------------------------------------------
 
 
-def _download(server: Server, target: str, headers: list[tuple[str, str]] | None = None) -> client.Outcome:
-    """A GET whose response may be large: three request deadlines for it. A framework that
-    streams a file from a worker thread in 64 KiB chunks needs a thread hop per chunk, and on a
-    loaded machine 300 KB through daphne took longer than one deadline."""
-    data = client.build_request("GET", target, headers or [], host="127.0.0.1")
-    return client.exchange(server.address, data, method="GET", timeout=3 * server.timeouts.request)
-
-
 def file_response(server: Server, framework: str) -> None:
     """The framework's file response serves a 300 001-byte file: the body must be byte-exact.
     Then ``Range: bytes=1000-1999``: a 206 must carry exactly those bytes (a 200 with the
@@ -403,7 +395,11 @@ def file_response(server: Server, framework: str) -> None:
     base = framework_base(server, framework)
     expected = file_bytes()
     token = secrets.token_hex(6)
-    whole = _download(server, f"{base}/file/{token}")
+    # Three request deadlines for the file: a framework that streams it from a worker thread in
+    # 64 KiB chunks needs a thread hop per chunk, and on a loaded machine 300 KB through daphne
+    # took longer than one.
+    download = 3 * server.timeouts.request
+    whole = server.request("GET", f"{base}/file/{token}", timeout=download)
     if not isinstance(whole, client.Response) or whole.status != 200:
         fail("the file response did not arrive", expected="200", observed=_describe(whole), level=MUST)
     check(
@@ -417,7 +413,7 @@ def file_response(server: Server, framework: str) -> None:
     path = "pathsend" if sent and "http.response.pathsend" in sent.get("sent", ()) else "body events"
     first, last = RANGE
     token2 = secrets.token_hex(6)
-    part = _download(server, f"{base}/file/{token2}", [("Range", f"bytes={first}-{last}")])
+    part = server.request("GET", f"{base}/file/{token2}", [("Range", f"bytes={first}-{last}")], timeout=download)
     if isinstance(part, client.Response) and part.status == 206:
         check(
             part.body == expected[first : last + 1]
