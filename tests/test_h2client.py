@@ -87,6 +87,7 @@ def serve() -> Iterator[Callable[..., tuple[client.Address, Served]]]:
                             served.events.append(event)
                             if script(conn, event, sock) is False:
                                 _send_pending(conn, sock)
+                                _close_after_peer(sock, deadline)
                                 return
                         _send_pending(conn, sock)
             except BaseException as exc:  # reported by the test
@@ -104,6 +105,23 @@ def serve() -> Iterator[Callable[..., tuple[client.Address, Served]]]:
         thread.join(timeout=LIMIT)
     for listener in listeners:
         listener.close()
+
+
+def _close_after_peer(sock: socket.socket, deadline: float) -> None:
+    """End our side with a FIN and read until the client closes (bounded).
+
+    Closing with the client's bytes unread would turn the close into a reset, and Linux
+    then drops whatever of ours is still queued (a small write Nagle held back), so the
+    client would lose the response the test sends last.
+    """
+    sock.shutdown(socket.SHUT_WR)
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return
+        except (TimeoutError, ConnectionError):
+            return
 
 
 def _respond(
