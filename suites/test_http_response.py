@@ -997,8 +997,14 @@ def _moved_past(sent: int) -> Callable[[dict[str, Any]], bool]:
 
 def _until_stalled(server: Server, token: str) -> tuple[dict[str, Any] | None, int]:
     """Follow the app's progress records (one per MiB) until the stream ends or stalls: no new
-    record within ``timeouts.hold`` (negative evidence). Bounded by ``timeouts.event`` in all."""
+    record within ``timeouts.hold`` (negative evidence). Bounded by ``timeouts.event`` in all.
+
+    The holds start once the app's loop has begun (an event): on a busy machine, getting the
+    request to the app alone can take longer than a hold."""
     deadline = Deadline(server.timeouts.event)
+    began = server.journal.wait_for(f"resp-{token}", lambda r: r.get("kind") == "stream-begin", deadline.remaining())
+    if began is None:
+        fail("the app's stream never began", expected="the app starts sending", observed="no stream-begin record")
     sent = 0
     while not deadline.expired:
         found = server.journal.wait_for(f"resp-{token}", _moved_past(sent), server.timeouts.hold)

@@ -21,7 +21,8 @@ Steps:
     a 200 response (start and body) / a final body whose content is the probes as typed JSON.
 ``{"op": "stream", "chunk": int, "limit_bytes": int, "limit_s": float, "slow_s": float}``
     send ``chunk``-byte bodies with ``more_body`` until a send raises or a limit is
-    reached; journals progress every MiB and how the loop ended, then a final body.
+    reached; journals ``stream-begin``, progress every MiB and how the loop ended, then a
+    final body.
 
 Every run ends with a ``done`` journal record (probes, errors, step reached).
 """
@@ -120,6 +121,7 @@ class _Run:
         ended = "byte limit"
         error: dict[str, Any] | None = None
         next_mark = 1024 * 1024
+        journal.write(self.stream, {"kind": "stream-begin"})
         while True:
             if sent >= limit_bytes:
                 break
