@@ -27,11 +27,11 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def run_bounded(command: list[str], limit: float) -> tuple[int | None, str]:
-    """Run ``command`` for at most ``limit`` seconds; its exit status (None if it overran) and
-    the tail of its output."""
+def run_bounded(command: list[str], limit: float, env: dict[str, str] | None = None) -> tuple[int | None, str]:
+    """Run ``command`` (in ``env``, else this environment) for at most ``limit`` seconds; its
+    exit status (None if it overran) and the tail of its output."""
     with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env)
         status: int | None = None
         try:
             status = process.wait(timeout=limit)

@@ -2,8 +2,9 @@
 
 For each target, one pytest process runs the whole catalogue as ``pytest --target=X`` would
 (cases side by side, the default concurrency unless ``--concurrency`` says otherwise): its
-wall time, its CPU time (the harness and every server it started) and the shared server's
-start-up time. A second run takes one case at a time (``--conformance-concurrency=1``) for
+wall time, its CPU time (the harness and every server it started, and how that splits
+between the pytest process and the servers, with the number of server processes started:
+``_cpu_split``) and the shared server's start-up time. A second run takes one case at a time (``--conformance-concurrency=1``) for
 the per-case figures: a case's time is its setup + call + teardown against the already
 running server, which side by side would include waiting for a core. The percentiles are
 over the cases that ran (``unsupported`` cells, mostly skipped before running, are left
@@ -42,17 +43,34 @@ def run(args: list[str], out: Path, *, matrix: bool = False) -> tuple[float, flo
     """One target: a plain pytest run. The matrix: ``asgi-conformance run`` (targets in parallel).
 
     Returns the wall time, the CPU time of the run and every process it started (the servers
-    too: each is reaped by its parent), and the results."""
+    too: each is reaped by its parent), and the results. A pytest run also loads
+    ``_cpu_split``, which writes ``<out>.cpu.json`` (read by ``cpu_split``)."""
+    env = None
     if matrix:
         command = [sys.executable, "-m", "asgi_conformance", "run", "--json", str(out), "--no-html", *args]
     else:
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--conformance-json={out}", *args]
+        here = str(Path(__file__).resolve().parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        split = ["-p", "_cpu_split", f"--bench-cpu-file={out}.cpu.json"]
+        command = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *split, f"--conformance-json={out}", *args
+        ]  # fmt: skip
     began, cpu = time.monotonic(), _children_cpu()
-    _, tail = run_bounded(command, 1800)
+    _, tail = run_bounded(command, 1800, env)
     wall, cpu = time.monotonic() - began, _children_cpu() - cpu
     if not out.exists():
         raise SystemExit(f"no results from {' '.join(command)}:\n{tail}")
     return wall, cpu, json.loads(out.read_text())
+
+
+def cpu_split(out: Path) -> str:
+    """The harness's and the servers' shares of a pytest run's CPU time, and the server starts."""
+    try:
+        split = json.loads(Path(f"{out}.cpu.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    starts = sum(split["server_starts"].values())
+    return f" (harness {split['harness_cpu_s']:.1f}s, servers {split['servers_cpu_s']:.1f}s over {starts} starts)"
 
 
 def _children_cpu() -> float:
@@ -66,9 +84,12 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def report(name: str, wall: float, cpu: float, data: dict[str, Any], serial: float | None) -> list[tuple[str, str]]:
+def report(
+    name: str, wall: float, cpu: float, data: dict[str, Any], serial: float | None, split: str = ""
+) -> list[tuple[str, str]]:
     """Print the target's lines (``data``: the run the per-case figures come from; ``serial``:
-    its wall time when it ran one case at a time); return the OVER cases with their verdicts."""
+    its wall time when it ran one case at a time; ``split``: from ``cpu_split``); return the
+    OVER cases with their verdicts."""
     waits = {s["id"]: s["waits"] for s in data["scenarios"] if s.get("waits")}
     cells = [r for r in data["results"] if r["target"] == name]
     ran = sorted((r["duration_s"], r["scenario"]) for r in cells if r["verdict"] != "unsupported")
@@ -78,7 +99,8 @@ def report(name: str, wall: float, cpu: float, data: dict[str, Any], serial: flo
     ready = target.get("ready_after_s")
     started = f"{ready:.2f}s" if isinstance(ready, int | float) else "-"
     print(
-        f"{name:<17} {len(cells):>4} cells ({len(ran)} ran)  wall {wall:6.2f}s  cpu {cpu:5.1f}s  start-up {started:>6}"
+        f"{name:<17} {len(cells):>4} cells ({len(ran)} ran)  wall {wall:6.2f}s  cpu {cpu:5.1f}s{split}  "
+        f"start-up {started}"
     )
     alone = f" (one at a time: {serial:.1f}s)" if serial is not None else " (side by side)"
     print(
@@ -127,7 +149,7 @@ def main() -> int:
             if not args.quick:
                 one = [f"--target={name}", *extra, "--conformance-concurrency=1"]
                 serial, _, data = run(one, Path(tmp) / f"{name}-serial.json")
-            over += report(name, wall, cpu, data, serial)
+            over += report(name, wall, cpu, data, serial, cpu_split(Path(tmp) / f"{name}.json"))
         print(f"{len(names)} target(s) one after another: {total:.2f}s (cpu {total_cpu:.1f}s)")
         if args.matrix:
             jobs = [f"--jobs={args.jobs}"] if args.jobs else []

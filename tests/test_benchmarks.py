@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -79,3 +82,30 @@ def test_why_a_cell_failed_is_its_message_and_first_notes_shortened() -> None:
 )
 def test_percentile(values: list[float], q: int, expected: float) -> None:
     assert run.percentile(values, q) == pytest.approx(expected)
+
+
+def test_cpu_split_reads_what_the_plugin_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "uvicorn.json"
+    split = {"harness_cpu_s": 3.64, "servers_cpu_s": 5.4, "server_starts": {"app": 21, "legacy": 1}}
+    (tmp_path / "uvicorn.json.cpu.json").write_text(json.dumps(split))
+    assert run.cpu_split(out) == " (harness 3.6s, servers 5.4s over 22 starts)"
+
+
+def test_cpu_split_of_a_run_without_the_plugin_is_left_out(tmp_path: Path) -> None:
+    assert run.cpu_split(tmp_path / "none.json") == ""
+
+
+def test_the_cpu_split_plugin_writes_its_file(tmp_path: Path) -> None:
+    """Loaded into a pytest run as the benchmark loads it, it writes both shares and the starts."""
+    (tmp_path / "test_one.py").write_text("def test_one() -> None:\n    assert True\n")
+    out = tmp_path / "split.json"
+    env = {**os.environ, "PYTHONPATH": str(BENCHMARKS)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "_cpu_split"]
+    done = subprocess.run(
+        [*command, f"--bench-cpu-file={out}", str(tmp_path)], env=env, cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout.decode(errors="replace")
+    split = json.loads(out.read_text())
+    assert split["harness_cpu_s"] > 0
+    assert split["servers_cpu_s"] >= 0
+    assert split["server_starts"] == {}
