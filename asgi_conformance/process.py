@@ -46,6 +46,7 @@ __all__ = [
     "TargetDied",
     "TargetStartError",
     "TargetUnresponsive",
+    "inherited_environment",
     "stop_together",
 ]
 
@@ -53,6 +54,8 @@ READY_PATH = "/__asgi_conformance__/ready"
 LOG_TAIL_BYTES = 4000
 ENV_RUN_TOKEN = "ASGI_CONFORMANCE_RUN"
 _PORT_RETRIES = 3
+_ENVIRON_COPIES = 100
+PER_TEST_VARIABLE = "PYTEST_CURRENT_TEST"
 
 
 class TargetStartError(Exception):
@@ -194,7 +197,7 @@ class ServerProcess:
             }
             self.argv += [fill(part, seconds) for part in self.target.ws_ping_args]
         env = {
-            **os.environ,
+            **inherited_environment(),
             **self.target.env,
             **self.extra_env,
             "PYTHONUNBUFFERED": "1",
@@ -415,6 +418,25 @@ class ServerProcess:
             "ready_after_s": round(self.ready_after, 3) if self.ready_after is not None else None,
             "stop": self.stop_result.to_json() if self.stop_result else None,
         }
+
+
+def inherited_environment() -> dict[str, str]:
+    """This process's environment, as a server inherits it: without pytest's per-test variable.
+
+    pytest sets and deletes ``PYTEST_CURRENT_TEST`` in its own thread at every phase, while
+    cases running ahead start servers from other threads; a copy of ``os.environ`` (made
+    key by key) can then meet a key that has just gone (KeyError) or a mapping that changed
+    size (RuntimeError), so the copy is tried again, a bounded number of times. The variable
+    is left out: it names whichever test pytest's loop is at, not the case starting the server.
+    """
+    for _ in range(_ENVIRON_COPIES):
+        try:
+            env = dict(os.environ)
+        except (KeyError, RuntimeError):
+            continue  # pytest changed its variable during the copy
+        env.pop(PER_TEST_VARIABLE, None)
+        return env
+    raise RuntimeError(f"os.environ changed during each of {_ENVIRON_COPIES} copies")
 
 
 def stop_together(processes: Iterable[ServerProcess]) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from asgi_conformance import client
-from asgi_conformance.process import ServerProcess, TargetStartError
+from asgi_conformance.process import ServerProcess, TargetStartError, inherited_environment
 from asgi_conformance.targets import BUILTIN_TARGETS, BindMode, from_command
 from asgi_conformance.timing import Timeouts
 
@@ -200,3 +202,34 @@ def test_a_readiness_answer_from_another_launch_is_not_ours(tmp_path: Path, run_
         assert json.loads(ready.body)["journal"] == str(ours.journal_dir)
     finally:
         ours.stop()
+
+
+def test_inherited_environment_survives_another_thread_changing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest changes PYTEST_CURRENT_TEST in its thread while cases running ahead start servers:
+    a plain copy of os.environ then raises now and again (KeyError, RuntimeError); this one
+    does not, and leaves pytest's per-test variable out."""
+    assert "PYTEST_CURRENT_TEST" in os.environ  # pytest's, set for this test
+    name = "ASGI_CONFORMANCE_TEST_TOGGLED"
+    monkeypatch.delenv(name, raising=False)
+    stop = threading.Event()
+
+    def toggle() -> None:
+        for _ in range(2_000_000):  # bounded; stopped long before
+            if stop.is_set():
+                return
+            os.environ[name] = "x"
+            del os.environ[name]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows at once
+    thread = threading.Thread(target=toggle)
+    thread.start()
+    try:
+        copies = [inherited_environment() for _ in range(5000)]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        sys.setswitchinterval(interval)
+        os.environ.pop(name, None)
+    assert not thread.is_alive()
+    assert all("PYTEST_CURRENT_TEST" not in env and "PATH" in env for env in copies)
