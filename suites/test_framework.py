@@ -56,12 +56,21 @@ def _events(server: Server, token: str) -> Record | None:
 # -- stream_disconnect --------------------------------------------------------------------
 
 
+STOPPED = "stopped: the stream produced nothing more after the client left"
+
+
 def stream_disconnect(server: Server, framework: str, *, idle: bool = False) -> None:
     """The app streams a chunk every 10 ms from an async generator (at most 20 s). The client
     reads three chunks and closes its connection; the generator journals every chunk it
-    produces after that and how it ended. Pass: it is closed (cancelled or finalised) within
-    the event deadline. Fail: it keeps producing. Warn: it stopped, but was never closed
-    (its ``finally`` never ran), judged after the deadline plus ``timeouts.hold`` of silence."""
+    produces after that and how it ended. Pass: it stops producing (closed within the event
+    deadline, or silent for ``timeouts.hold`` after it). Fail: it keeps producing, or runs
+    to its end.
+
+    Whether a generator that stopped is also closed by then is left to a note: a framework
+    that cancels its streaming task while the task waits outside the generator (in a send)
+    leaves the generator suspended until the garbage collector finalises it, and where the
+    task waits when the disconnect arrives is chance, so a verdict on it would change from
+    run to run. The idle variant, where the generator is the one waiting, judges it."""
     base = framework_base(server, framework)
     token = secrets.token_hex(6)
     stream = f"fw-{token}"
@@ -93,7 +102,7 @@ def stream_disconnect(server: Server, framework: str, *, idle: bool = False) -> 
             observed=f"exhausted after {end.get('produced')} chunks",
             level=MUST,
         )
-        record("stopped: the generator was closed after the client left")
+        record("stopped: the generator was closed after the client left" if idle else STOPPED)
         return
     seen = len(after)
     if idle:
@@ -115,12 +124,11 @@ def stream_disconnect(server: Server, framework: str, *, idle: bool = False) -> 
             observed=f"{seen}+ chunks produced in the {server.timeouts.event:g} s after the client left, not closed",
             level=MUST,
         )
-    fail(
-        "the stream stopped producing, but its generator was never closed (its cleanup did not run)",
-        expected="the generator closed soon after the client left",
-        observed=f"{seen} chunks after the client left, then nothing; not closed",
-        level=SHOULD,
+    note(
+        f"{seen} chunks after the client left, then nothing; the generator was not closed within "
+        f"{server.timeouts.event:g} s (its finally had not run)"
     )
+    record(STOPPED)
 
 
 def stream_disconnect_idle(server: Server, framework: str) -> None:
