@@ -55,7 +55,7 @@ LOG_TAIL_BYTES = 4000
 ENV_RUN_TOKEN = "ASGI_CONFORMANCE_RUN"
 _PORT_RETRIES = 3
 _ENVIRON_COPIES = 100
-PER_TEST_VARIABLE = "PYTEST_CURRENT_TEST"
+_PER_TEST_VARIABLE = "PYTEST_CURRENT_TEST"
 
 
 class TargetStartError(Exception):
@@ -434,7 +434,7 @@ def inherited_environment() -> dict[str, str]:
             env = dict(os.environ)
         except (KeyError, RuntimeError):
             continue  # pytest changed its variable during the copy
-        env.pop(PER_TEST_VARIABLE, None)
+        env.pop(_PER_TEST_VARIABLE, None)
         return env
     raise RuntimeError(f"os.environ changed during each of {_ENVIRON_COPIES} copies")
 

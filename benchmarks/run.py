@@ -4,17 +4,16 @@ For each target, one pytest process runs the whole catalogue as ``pytest --targe
 (cases side by side, the default concurrency unless ``--concurrency`` says otherwise): its
 wall time, its CPU time (the harness and every server it started, and how that splits
 between the pytest process and the servers, with the number of server processes started:
-``_cpu_split``) and the shared server's start-up time. A second run takes one case at a
-time (``--conformance-concurrency=1``) for the per-case figures: a case's time is its setup
-+ call + teardown against the already running server, which side by side would include
-waiting for a core. The percentiles are
-over the cases that ran (``unsupported`` cells, mostly skipped before running, are left
-out). Cases declared ``waits=...`` (they wait out a server's own timeout) are listed apart;
-any other case over a second is listed as OVER with its verdict (a cell that did not pass
-there has mostly waited out its own deadline for an answer the target never gave).
-``--quick`` skips the one-at-a-time run (the per-case figures then come from the side-by-side
-run). ``--matrix`` also times the whole matrix through ``asgi-conformance run`` (one pytest
-process per target, ``--jobs`` at a time).
+``_cpu_split``) and the shared server's start-up time. A second run takes one case at a time
+(``--conformance-concurrency=1``) for the per-case figures: a case's time is its setup +
+call + teardown against the already running server, which side by side would include waiting
+for a core. The percentiles are over the cases that ran (``unsupported`` cells, mostly
+skipped before running, are left out). Cases declared ``waits=...`` (they wait out a
+server's own timeout) are listed apart; any other case over a second is listed as OVER with
+its verdict (a cell that did not pass there has mostly waited out its own deadline for an
+answer the target never gave). ``--quick`` skips the one-at-a-time run (the per-case figures
+then come from the side-by-side run). ``--matrix`` also times the whole matrix through
+``asgi-conformance run`` (one pytest process per target, ``--jobs`` at a time).
 
     python benchmarks/run.py                       # every installed built-in target
     python benchmarks/run.py --matrix              # ... and the matrix

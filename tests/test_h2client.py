@@ -111,8 +111,8 @@ def _close_after_peer(sock: socket.socket, deadline: float) -> None:
     """End our side with a FIN and read until the client closes (bounded).
 
     Closing with the client's bytes unread would turn the close into a reset, and Linux
-    then drops whatever of ours is still queued (a small write Nagle held back), so the
-    client would lose the response the test sends last.
+    then drops whatever of ours is still queued (most likely the last small write, held
+    back by Nagle), so the client could lose the response the test sends last.
     """
     sock.shutdown(socket.SHUT_WR)
     while time.monotonic() < deadline:
