@@ -17,8 +17,10 @@ own), so a case of six malformed variants that each wait out a hold takes one ho
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextvars
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,6 +59,58 @@ class Outcome:
             self.durations[name] = self.durations.get(name, 0.0) + time.perf_counter() - began
 
 
+class _Slots:
+    """``count`` slots handed out in the order asked for; a slot held past ``overtime``
+    seconds is given back while its holder goes on.
+
+    A case still running after a second is, by then, waiting for something (an answer the
+    target never gives, its deadline) rather than working: it no longer counts against the
+    cases that may run at once, and the next one starts. The number of threads bounds how
+    many run in all."""
+
+    def __init__(self, count: int, overtime: float | None) -> None:
+        self._condition = threading.Condition()
+        self._free = count
+        self._overtime = overtime
+        self._deadlines: dict[int, float] = {}
+        """Ticket of a held slot -> when it is given back if still held."""
+        self._line: collections.deque[int] = collections.deque()
+        self._tickets = itertools.count()
+
+    def acquire(self) -> int:
+        """Wait for a slot (first asked, first served); the ticket to ``release`` it with."""
+        with self._condition:
+            ticket = next(self._tickets)
+            self._line.append(ticket)
+            while self._line[0] != ticket or self._count_free() == 0:
+                self._condition.wait(self._until_next_overtime())
+            self._line.popleft()
+            self._free -= 1
+            overtime = self._overtime if self._overtime is not None else float("inf")
+            self._deadlines[ticket] = time.monotonic() + overtime
+            self._condition.notify_all()  # the next in line may find a slot too
+            return ticket
+
+    def release(self, ticket: int) -> None:
+        """Give the slot back (a no-op once its overtime gave it back)."""
+        with self._condition:
+            if self._deadlines.pop(ticket, None) is not None:
+                self._free += 1
+            self._condition.notify_all()
+
+    def _count_free(self) -> int:
+        now = time.monotonic()
+        for ticket, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[ticket]
+                self._free += 1
+        return self._free
+
+    def _until_next_overtime(self) -> float | None:
+        finite = [d for d in self._deadlines.values() if d != float("inf")]
+        return max(0.0, min(finite) - time.monotonic()) if finite else None
+
+
 class RunAhead(Generic[Item]):
     """A pool of ``workers`` threads running ``run(item)`` for submitted items, per group.
 
@@ -70,16 +124,32 @@ class RunAhead(Generic[Item]):
     lane of their own: they do not hold back the ``workers`` that run the other cases, and
     those can stay few. On a busy machine, many cases at once each wait long for a core, and
     a wait for an event that was met at low concurrency can run out.
+
+    With ``overtime`` seconds, a case that runs longer than that stops counting against the
+    ``workers`` (it is waiting for a deadline, not working), and one more starts beside it, up
+    to ``overtime_threads`` beyond the ``workers``: a target that leaves many cases to their
+    deadlines has them wait together, not in waves of ``workers``.
     """
 
-    def __init__(self, workers: int, run: Callable[[Item], Outcome], waiting: int = 0) -> None:
+    def __init__(
+        self,
+        workers: int,
+        run: Callable[[Item], Outcome],
+        waiting: int = 0,
+        overtime: float | None = None,
+        overtime_threads: int = 0,
+    ) -> None:
         if workers < 2:
             raise ValueError("running ahead needs at least 2 workers")
-        if waiting < 0:
-            raise ValueError("waiting threads cannot be negative")
+        if waiting < 0 or overtime_threads < 0:
+            raise ValueError("waiting and overtime threads cannot be negative")
+        if overtime is not None and overtime <= 0:
+            raise ValueError("overtime must be positive")
         self.workers = workers
         self.waiting = waiting
         self._run = run
+        self._overtime_threads = overtime_threads if overtime is not None else 0
+        self._slots = _Slots(workers, overtime)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._waiting_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: dict[int, tuple[str, concurrent.futures.Future[Outcome]]] = {}
@@ -122,7 +192,10 @@ class RunAhead(Generic[Item]):
                     units.append(chains[name])
             for unit in units:
                 waiting = waits is not None and self.waiting > 0 and waits(unit[0][0])
-                (self._ensure_waiting_pool() if waiting else pool).submit(self._run_unit, unit)
+                if waiting:
+                    self._ensure_waiting_pool().submit(self._run_unit, unit, None)
+                else:
+                    pool.submit(self._run_unit, unit, self._slots)
             return sum(len(unit) for unit in units)
 
     def call(self, group: str, task: Callable[[], object]) -> None:
@@ -135,7 +208,9 @@ class RunAhead(Generic[Item]):
 
     def _ensure_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="asgi-conformance")
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self.workers + self._overtime_threads, thread_name_prefix="asgi-conformance"
+            )
         return self._pool
 
     def _ensure_waiting_pool(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -145,15 +220,20 @@ class RunAhead(Generic[Item]):
             )
         return self._waiting_pool
 
-    def _run_unit(self, unit: list[tuple[Item, concurrent.futures.Future[Outcome]]]) -> None:
+    def _run_unit(self, unit: list[tuple[Item, concurrent.futures.Future[Outcome]]], slots: _Slots | None) -> None:
         for item, future in unit:
-            if not future.set_running_or_notify_cancel():
-                continue  # cancelled by drain or close: pytest's loop runs it, or the run ended
+            ticket = slots.acquire() if slots is not None else None
             try:
-                # Each case gets an empty context: the current cell (a context variable) is its own.
-                future.set_result(contextvars.Context().run(self._run, item))
-            except BaseException as exc:
-                future.set_exception(exc)
+                if not future.set_running_or_notify_cancel():
+                    continue  # cancelled by drain or close: pytest's loop runs it, or the run ended
+                try:
+                    # Each case gets an empty context: the current cell (a context variable) is its own.
+                    future.set_result(contextvars.Context().run(self._run, item))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            finally:
+                if slots is not None and ticket is not None:
+                    slots.release(ticket)
 
     def planned(self, item: Item) -> bool:
         """True when ``item`` was submitted: its phases run (or ran) in a thread."""

@@ -97,6 +97,10 @@ DEFAULT_CONCURRENCY = 12
 WAITING_LANE = 16
 """Threads for the cases that wait out a server's own timeout (declared ``waits``), the ``alone``
 chain and the dedicated runs: a lane of their own beside ``--conformance-concurrency``'s."""
+OVERTIME_S = 1.0
+"""A case still running after this long (times the timeout scale) is waiting, not working: one
+more case starts beside it, up to ``OVERTIME_THREADS`` beyond ``--conformance-concurrency``."""
+OVERTIME_THREADS = 12
 AHEAD_WAIT_S = 600.0
 """How long pytest's loop waits for a case running ahead (each of its own waits is bounded far below)."""
 AHEAD_FIXTURES = frozenset({"server", "target", "launcher"})
@@ -425,7 +429,13 @@ def pytest_configure(config: pytest.Config) -> None:
     _interrupt_on_sigterm()
     if state.concurrency > 1 and not hasattr(config, "workerinput"):
         # (An xdist worker is handed its items one batch at a time, so it cannot run ahead.)
-        state.ahead = RunAhead(state.concurrency, functools.partial(_run_ahead, state), waiting=WAITING_LANE)
+        state.ahead = RunAhead(
+            state.concurrency,
+            functools.partial(_run_ahead, state),
+            waiting=WAITING_LANE,
+            overtime=OVERTIME_S * state.timeouts.scale,
+            overtime_threads=OVERTIME_THREADS,
+        )
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         # `pytest --target=X` with no paths runs the catalogue, wherever pytest is run from;
         # with --scenario, only the files of the areas those IDs name are collected.

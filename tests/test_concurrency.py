@@ -227,3 +227,38 @@ def test_without_a_waiting_lane_every_item_shares_the_workers() -> None:
     with pytest.raises(ValueError, match="negative"):
         RunAhead(2, run, waiting=-1)
     ahead.close()
+
+
+def test_a_case_in_overtime_lets_one_more_start_up_to_the_overtime_threads() -> None:
+    """Two workers and one overtime thread: every item holds on until three run at once, which
+    only happens once the first two are past their overtime; a fourth never joins them (three
+    threads in all), so the peak is exactly three."""
+    lock = threading.Lock()
+    three_running = threading.Event()
+    counts = {"running": 0, "peak": 0}
+
+    def run(item: str) -> Outcome:
+        with lock:
+            counts["running"] += 1
+            counts["peak"] = max(counts["peak"], counts["running"])
+            if counts["running"] == 3:
+                three_running.set()
+        assert three_running.wait(WAIT)
+        with lock:
+            counts["running"] -= 1
+        return Outcome()
+
+    ahead: RunAhead[str] = RunAhead(2, run, overtime=0.01, overtime_threads=1)
+    items = ["a", "b", "c", "d"]
+    ahead.submit("target", items)
+    for item in items:
+        assert ahead.take(item, WAIT).errors == {}
+    assert counts["peak"] == 3
+    ahead.close()
+
+
+def test_overtime_is_checked() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RunAhead(2, lambda item: Outcome(), overtime=0)
+    with pytest.raises(ValueError, match="negative"):
+        RunAhead(2, lambda item: Outcome(), overtime=1.0, overtime_threads=-1)
