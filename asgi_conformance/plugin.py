@@ -227,7 +227,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="N",
         help=f"Run up to N cases of a target side by side (threads; default {DEFAULT_CONCURRENCY}, plus "
-        f"{WAITING_LANE} for the cases that wait out a server's own timeout); 1 runs one case at a time. "
+        f"{WAITING_LANE} for the cases that wait out a server's own timeout, and up to {OVERTIME_THREADS} more "
+        f"beside cases still running after {OVERTIME_S:g} s); 1 runs one case at a time. "
         "Under pytest-xdist each worker runs its cases one at a time",
     )
     group.addoption(
