@@ -240,7 +240,7 @@ results JSON and render the HTML report.
 options:
   --target=NAME   a target (repeatable; 'all' = every installed built-in); see `asgi-conformance targets`;
                   without it (or --target-cmd), the conformance_targets ini key names them
-  --jobs=N, -j N  pytest processes at a time (default: one more than the number of CPUs)
+  --jobs=N, -j N  pytest processes at a time (default: the number of CPUs)
   --json=PATH     the merged results JSON (default: results.json beside the HTML report)
   --html=PATH     the HTML report (default: reports/index.html)
   --no-html       do not render the HTML report
@@ -401,9 +401,7 @@ def cmd_run(argv: list[str], out: TextIO) -> int:
         for label, targs in groups
     ]
     width = max(len(j.label) for j in jobs)
-    # One more process than cores: each target's run has stretches on one core (pytest's
-    # start-up and collection, its first case, its last long wait) that another run fills.
-    limit = own["jobs"] or (os.cpu_count() or 1) + 1
+    limit = own["jobs"] or os.cpu_count() or 1
     waiting, running, done = list(jobs), list[_Job](), list[_Job]()
     began = time.monotonic()
     keep_workdir = False

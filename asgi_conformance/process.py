@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import errno
+import fcntl
 import json
 import math
 import os
@@ -491,19 +492,45 @@ _PORT_PICKS = 64
 
 
 def _free_port() -> int:
-    """A free loopback port, never one this process gave a server before.
+    """A free loopback port, never one this process gave a server before, nor one another
+    harness process on this machine has claimed.
 
     A server that binds with SO_REUSEPORT (granian) shares a port with another such server
     instead of failing to bind: the kernel then spreads connections over both. Launches run
     side by side, so the kernel may offer a port that was just given to a server that has not
-    bound it yet; a port is therefore handed out once per harness process."""
+    bound it yet; a port is therefore handed out once per harness process. Harness processes
+    run side by side too (``asgi-conformance run``), and a server that binds only after its
+    lifespan startup leaves its port unbound for as long as the startup takes: each port
+    given out is also claimed for the whole machine (``_claim``)."""
     port = 0
     for _ in range(_PORT_PICKS):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
         with _GIVEN_PORTS_LOCK:
-            if port not in _GIVEN_PORTS:
+            if port not in _GIVEN_PORTS and _claim(port):
                 _GIVEN_PORTS.add(port)
                 return port
     return port
+
+
+_CLAIMS_FILE = f"asgi-conformance-ports-{os.getuid()}"
+_claims_fd: int | None = None
+
+
+def _claim(port: int) -> bool:
+    """Claim ``port`` for this process against the other harness processes of this user: an
+    exclusive lock on byte ``port`` of one shared file, which the kernel releases when this
+    process ends (however it ends). False: another process holds it. Without the file (it
+    cannot be opened), every port is claimable, as before claims existed."""
+    global _claims_fd
+    if _claims_fd is None:
+        try:
+            _claims_fd = os.open(os.path.join(tempfile.gettempdir(), _CLAIMS_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return True
+    try:
+        fcntl.lockf(_claims_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError:
+        return False
+    return True

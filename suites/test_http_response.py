@@ -1016,6 +1016,15 @@ def _until_stalled(server: Server, token: str) -> tuple[dict[str, Any] | None, i
     return None, sent
 
 
+def _loop_limit(server: Server) -> float:
+    """The app's own time limit for a send loop: twice the event deadline, so that it outlasts
+    the harness's part (reading the first bytes, or waiting for the stall, each bounded by
+    the event deadline) and what happens after the client leaves decides how the loop ends.
+    With the event deadline alone, a busy machine that made the harness late ended the loop
+    on its time limit once (hypercorn, a flake check with the other core busy)."""
+    return 2 * server.timeouts.event
+
+
 def _how(end: dict[str, Any]) -> str:
     """How the app's loop ended, without the timing-dependent numbers (those go to a note)."""
     note(f"the app's stream: {_shown(end)}")
@@ -1038,7 +1047,7 @@ def _shown(end: dict[str, Any]) -> str:
 )
 def test_send_returns(server: Server) -> None:
     token = _token()
-    limit = server.timeouts.event
+    limit = _loop_limit(server)
     steps = [start(200, []), {"op": "stream", "chunk": 65536, "limit_bytes": 50 * 1024 * 1024, "limit_s": limit}]
     with server.connection() as conn:
         conn.send(script_request(token, steps))
@@ -1061,7 +1070,7 @@ def test_backpressure(server: Server) -> None:
     """Uses ``timeouts.hold`` twice over as negative evidence: a stream of 32 MiB to a client
     that reads nothing. Invariant: once the client closes, the loop ends (send returns)."""
     token = _token()
-    limit = server.timeouts.event
+    limit = _loop_limit(server)
     stream = {"op": "stream", "chunk": 65536, "limit_bytes": 32 * 1024 * 1024, "limit_s": limit, "slow_s": 0.05}
     with server.connection() as conn:
         conn.send(script_request(token, [start(200, []), stream]))

@@ -111,6 +111,56 @@ def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch) -> 
     assert [process_module._free_port(), process_module._free_port()] == [61_001, 61_002]
 
 
+def test_a_port_claimed_by_another_harness_process_is_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two harness processes side by side (``asgi-conformance run``): a port one of them gave a
+    server that has not bound it yet (a lifespan startup runs first) is not given again by
+    the other. A child process claims the first offered port and holds it."""
+    import subprocess
+
+    import asgi_conformance.process as process_module
+
+    claimed = 61_101
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from asgi_conformance.process import _claim; "
+            f"print(_claim({claimed}), flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "True"  # it holds the claim until its stdin closes
+            offered = iter([claimed, claimed + 1])
+
+            class Offering:
+                def __init__(self, *args: object) -> None:
+                    self.port = 0
+
+                def __enter__(self) -> Offering:
+                    return self
+
+                def __exit__(self, *exc: object) -> None:
+                    return None
+
+                def bind(self, address: tuple[str, int]) -> None:
+                    self.port = next(offered)
+
+                def getsockname(self) -> tuple[str, int]:
+                    return ("127.0.0.1", self.port)
+
+            monkeypatch.setattr(process_module, "_GIVEN_PORTS", set())
+            monkeypatch.setattr("asgi_conformance.process.socket.socket", Offering)
+            assert process_module._free_port() == claimed + 1
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(10)
+
+
 def test_port_already_taken_is_retried(tmp_path: Path, run_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import asgi_conformance.process as process_module
 
