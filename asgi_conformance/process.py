@@ -526,7 +526,8 @@ def _claim(port: int) -> bool:
     global _claims_fd
     if _claims_fd is None:
         try:
-            _claims_fd = os.open(os.path.join(tempfile.gettempdir(), _CLAIMS_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+            path = os.path.join(tempfile.gettempdir(), _CLAIMS_FILE)
+            _claims_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)  # never through a link
         except OSError:
             return True
     try:
