@@ -166,8 +166,7 @@ class ServerProcess:
         values: dict[str, str] = {}
         pass_fds: tuple[int, ...] = ()
         if self.bind == "fd":
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.bind(("127.0.0.1", 0))
+            listener = _unclaimed_listener()
             listener.listen(128)
             listener.set_inheritable(True)
             self._listener = listener
@@ -512,6 +511,22 @@ def _free_port() -> int:
                 _GIVEN_PORTS.add(port)
                 return port
     return port
+
+
+def _unclaimed_listener() -> socket.socket:
+    """A socket bound to a loopback port that no other harness process has claimed (and now
+    claimed by this one): the kernel would offer a port another process gave a server that
+    has not bound it yet, and this listener would then take that server's connections."""
+    for _ in range(_PORT_PICKS):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        with _GIVEN_PORTS_LOCK:
+            if _claim(int(listener.getsockname()[1])):
+                return listener
+        listener.close()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    return listener
 
 
 _CLAIMS_FILE = f"asgi-conformance-ports-{os.getuid()}"

@@ -111,10 +111,12 @@ def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch) -> 
     assert [process_module._free_port(), process_module._free_port()] == [61_001, 61_002]
 
 
-def test_a_port_claimed_by_another_harness_process_is_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("bind", ["port", "fd"])
+def test_a_port_claimed_by_another_harness_process_is_not_given(bind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two harness processes side by side (``asgi-conformance run``): a port one of them gave a
     server that has not bound it yet (a lifespan startup runs first) is not given again by
-    the other. A child process claims the first offered port and holds it."""
+    the other, to a server that binds it (port) nor to a listener handed over (fd). A child
+    process claims the first offered port and holds it."""
     import subprocess
 
     import asgi_conformance.process as process_module
@@ -152,9 +154,15 @@ def test_a_port_claimed_by_another_harness_process_is_not_given(monkeypatch: pyt
                 def getsockname(self) -> tuple[str, int]:
                     return ("127.0.0.1", self.port)
 
+                def close(self) -> None:
+                    return None
+
             monkeypatch.setattr(process_module, "_GIVEN_PORTS", set())
             monkeypatch.setattr("asgi_conformance.process.socket.socket", Offering)
-            assert process_module._free_port() == claimed + 1
+            if bind == "port":
+                assert process_module._free_port() == claimed + 1
+            else:
+                assert process_module._unclaimed_listener().getsockname()[1] == claimed + 1
         finally:
             assert holder.stdin is not None
             holder.stdin.close()
