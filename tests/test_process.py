@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,22 @@ def test_sigterm_ignored_with_children_is_killed_as_a_group(tmp_path: Path, run_
     assert processes_tagged(run_token) == []
 
 
-def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def private_claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Port claims in a file of this test's own: a claim lasts as long as the process holding
+    it, and an xdist worker runs many tests (a port the last test claimed stays claimed)."""
+    import asgi_conformance.process as process_module
+
+    path = tmp_path / "claims"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    monkeypatch.setattr(process_module, "_claims_fd", fd)
+    try:
+        yield path
+    finally:
+        os.close(fd)  # (releases this process's claims in it)
+
+
+def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch, private_claims: Path) -> None:
     """The kernel may offer a port again before the server it was given to has bound it; a
     server with SO_REUSEPORT would then share it with the next one (granian does)."""
     import asgi_conformance.process as process_module
@@ -112,7 +128,9 @@ def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize("bind", ["port", "fd"])
-def test_a_port_claimed_by_another_harness_process_is_not_given(bind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_port_claimed_by_another_harness_process_is_not_given(
+    bind: str, monkeypatch: pytest.MonkeyPatch, private_claims: Path
+) -> None:
     """Two harness processes side by side (``asgi-conformance run``): a port one of them gave a
     server that has not bound it yet (a lifespan startup runs first) is not given again by
     the other, to a server that binds it (port) nor to a listener handed over (fd). A child
@@ -126,8 +144,9 @@ def test_a_port_claimed_by_another_harness_process_is_not_given(bind: str, monke
         [
             sys.executable,
             "-c",
-            "import sys; from asgi_conformance.process import _claim; "
-            f"print(_claim({claimed}), flush=True); sys.stdin.read()",
+            "import os, sys; import asgi_conformance.process as p; p._claims_fd = os.open(sys.argv[1], os.O_RDWR); "
+            f"print(p._claim({claimed}), flush=True); sys.stdin.read()",
+            str(private_claims),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
