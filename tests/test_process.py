@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,41 @@ def test_sigterm_ignored_with_children_is_killed_as_a_group(tmp_path: Path, run_
 
 
 @pytest.fixture
+def kernel_offers(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[int]], None]:
+    """``kernel_offers(ports)``: from then on, a socket's bind to port 0 gets the next of
+    ``ports`` (a stand-in for ``socket.socket`` with just enough of a socket), and no port
+    counts as given out before."""
+    import asgi_conformance.process as process_module
+
+    def offer(ports: list[int]) -> None:
+        offered = iter(ports)
+
+        class Offering:
+            def __init__(self, *args: object) -> None:
+                self.port = 0
+
+            def __enter__(self) -> Offering:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+            def bind(self, address: tuple[str, int]) -> None:
+                self.port = next(offered)
+
+            def getsockname(self) -> tuple[str, int]:
+                return ("127.0.0.1", self.port)
+
+            def close(self) -> None:
+                return None
+
+        monkeypatch.setattr(process_module, "_GIVEN_PORTS", set())
+        monkeypatch.setattr("asgi_conformance.process.socket.socket", Offering)
+
+    return offer
+
+
+@pytest.fixture
 def private_claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Port claims in a file of this test's own: a claim lasts as long as the process holding
     it, and an xdist worker runs many tests (a port the last test claimed stays claimed)."""
@@ -97,39 +132,18 @@ def private_claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         os.close(fd)  # (releases this process's claims in it)
 
 
-def test_a_port_is_given_to_one_server_only(monkeypatch: pytest.MonkeyPatch, private_claims: Path) -> None:
+def test_a_port_is_given_to_one_server_only(kernel_offers: Callable[[list[int]], None], private_claims: Path) -> None:
     """The kernel may offer a port again before the server it was given to has bound it; a
     server with SO_REUSEPORT would then share it with the next one (granian does)."""
     import asgi_conformance.process as process_module
 
-    offered = iter([61_001, 61_001, 61_001, 61_002])
-
-    class Offering:
-        """Just enough of a socket: its bind(0) gets the next offered port."""
-
-        def __init__(self, *args: object) -> None:
-            self.port = 0
-
-        def __enter__(self) -> Offering:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def bind(self, address: tuple[str, int]) -> None:
-            self.port = next(offered)
-
-        def getsockname(self) -> tuple[str, int]:
-            return ("127.0.0.1", self.port)
-
-    monkeypatch.setattr(process_module, "_GIVEN_PORTS", set())
-    monkeypatch.setattr("asgi_conformance.process.socket.socket", Offering)
+    kernel_offers([61_001, 61_001, 61_001, 61_002])
     assert [process_module._free_port(), process_module._free_port()] == [61_001, 61_002]
 
 
 @pytest.mark.parametrize("bind", ["port", "fd"])
 def test_a_port_claimed_by_another_harness_process_is_not_given(
-    bind: str, monkeypatch: pytest.MonkeyPatch, private_claims: Path
+    bind: str, kernel_offers: Callable[[list[int]], None], private_claims: Path
 ) -> None:
     """Two harness processes side by side (``asgi-conformance run``): a port one of them gave a
     server that has not bound it yet (a lifespan startup runs first) is not given again by
@@ -155,29 +169,7 @@ def test_a_port_claimed_by_another_harness_process_is_not_given(
         try:
             assert holder.stdout is not None
             assert holder.stdout.readline().strip() == "True"  # it holds the claim until its stdin closes
-            offered = iter([claimed, claimed + 1])
-
-            class Offering:
-                def __init__(self, *args: object) -> None:
-                    self.port = 0
-
-                def __enter__(self) -> Offering:
-                    return self
-
-                def __exit__(self, *exc: object) -> None:
-                    return None
-
-                def bind(self, address: tuple[str, int]) -> None:
-                    self.port = next(offered)
-
-                def getsockname(self) -> tuple[str, int]:
-                    return ("127.0.0.1", self.port)
-
-                def close(self) -> None:
-                    return None
-
-            monkeypatch.setattr(process_module, "_GIVEN_PORTS", set())
-            monkeypatch.setattr("asgi_conformance.process.socket.socket", Offering)
+            kernel_offers([claimed, claimed + 1])
             if bind == "port":
                 assert process_module._free_port() == claimed + 1
             else:
